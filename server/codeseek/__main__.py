@@ -1,0 +1,3 @@
+from codeseek.cli import main
+
+raise SystemExit(main())
