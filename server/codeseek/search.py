@@ -1,0 +1,230 @@
+"""Query -> hits: dense and full-text retrieval, fused, filtered, merged.
+
+Hybrid fusion is a weighted sum of each list's normalised score, not equal-weight
+reciprocal rank fusion: RRF gives a lexical-only match at rank 1 as much credit as the
+dense winner, and on docstring-style queries (where the words rarely appear in the code)
+that demotes the right answer. Dense similarity leads; BM25, normalised by the best
+lexical score, adds a bounded bonus, so an exact identifier match still rises.
+The weight was tuned with `codeseek eval` on several code bases (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pathspec
+
+from codeseek.embedding.base import Embedder
+from codeseek.errors import EmbedderError, EmbedderUnavailable
+from codeseek.model import Hit
+from codeseek.store.lance import IndexStore, StoredChunk, sql_in
+
+log = logging.getLogger(__name__)
+
+MODES = ("hybrid", "semantic", "lexical")
+# How much of a hybrid score the lexical side may contribute (0..1).
+LEXICAL_WEIGHT = 0.25
+# Candidates fetched from each retriever per requested hit, before fusion and merging.
+OVERFETCH = 5
+# Path filters with at most this many matching files are pushed into the query.
+MAX_PREFILTER_PATHS = 2000
+PREVIEW_CHARS = 160
+
+
+@dataclass
+class SearchRequest:
+    query: str
+    limit: int = 10
+    mode: str = "hybrid"
+    languages: Sequence[str] = ()
+    include: Sequence[str] = ()  # globs, gitignore syntax, relative to the workspace root
+    exclude: Sequence[str] = ()
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    mode: str  # the mode actually used
+    degraded: str | None = None  # why the requested mode could not be honoured
+    warnings: list[str] = field(default_factory=list)
+
+
+def preview_of(text: str, symbol: str | None) -> str:
+    """One line that identifies the chunk: its definition line when the symbol is
+    known, else the first line with code on it."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    line = lines[0]
+    if symbol:
+        name = symbol.rsplit(".", 1)[-1]
+        line = next((ln for ln in lines if name in ln), line)
+    return line if len(line) <= PREVIEW_CHARS else line[: PREVIEW_CHARS - 1] + "…"
+
+
+def to_hit(chunk: StoredChunk, score: float) -> Hit:
+    return Hit(
+        path=chunk.path,
+        start_line=chunk.start_line,
+        end_line=chunk.end_line,
+        score=round(float(score), 4),
+        language=chunk.language,
+        symbol=chunk.symbol,
+        kind=chunk.kind,
+        preview=preview_of(chunk.text, chunk.symbol),
+    )
+
+
+def fuse(
+    dense: Sequence[StoredChunk], lexical: Sequence[StoredChunk], lexical_weight: float = LEXICAL_WEIGHT
+) -> list[tuple[StoredChunk, float]]:
+    """Weighted sum of dense cosine similarity and max-normalised BM25."""
+    by_id: dict[str, StoredChunk] = {}
+    dense_score: dict[str, float] = {}
+    lexical_score: dict[str, float] = {}
+    for c in dense:
+        by_id.setdefault(c.id, c)
+        dense_score[c.id] = max(0.0, c.score)
+    best = max((c.score for c in lexical), default=0.0)
+    for c in lexical:
+        by_id.setdefault(c.id, c)
+        lexical_score[c.id] = c.score / best if best > 0 else 0.0
+    # A chunk found only lexically has no dense similarity at hand; the weakest dense
+    # score retrieved is a fair (slightly generous) stand-in.
+    floor = min(dense_score.values(), default=0.0)
+    fused = [
+        (
+            chunk,
+            (1 - lexical_weight) * dense_score.get(cid, floor) + lexical_weight * lexical_score.get(cid, 0.0),
+        )
+        for cid, chunk in by_id.items()
+    ]
+    fused.sort(key=lambda pair: pair[1], reverse=True)
+    return fused
+
+
+def merge_adjacent(ranked: Sequence[tuple[StoredChunk, float]]) -> list[tuple[StoredChunk, float]]:
+    """Pieces of one definition (an oversized function split in parts) that both rank
+    become one hit spanning them, at the better score; overlapping chunks likewise."""
+    kept: list[tuple[StoredChunk, float]] = []
+    for chunk, score in ranked:
+        for i, (other, other_score) in enumerate(kept):
+            if other.path != chunk.path:
+                continue
+            overlaps = chunk.start_line <= other.end_line and other.start_line <= chunk.end_line
+            adjacent = chunk.start_line == other.end_line + 1 or other.start_line == chunk.end_line + 1
+            if overlaps or (adjacent and chunk.symbol and chunk.symbol == other.symbol):
+                first, second = (other, chunk) if other.start_line <= chunk.start_line else (chunk, other)
+                merged = StoredChunk(
+                    id=other.id,
+                    path=other.path,
+                    language=other.language,
+                    symbol=other.symbol or chunk.symbol,
+                    kind=other.kind or chunk.kind,
+                    start_line=min(other.start_line, chunk.start_line),
+                    end_line=max(other.end_line, chunk.end_line),
+                    text=first.text if overlaps else first.text + "\n" + second.text,
+                    score=other_score,
+                )
+                kept[i] = (merged, max(other_score, score))
+                break
+        else:
+            kept.append((chunk, score))
+    return kept
+
+
+class PathFilter:
+    """include/exclude globs (gitignore syntax) over workspace-relative paths."""
+
+    def __init__(self, include: Sequence[str], exclude: Sequence[str]) -> None:
+        self._include = pathspec.GitIgnoreSpec.from_lines(include) if include else None
+        self._exclude = pathspec.GitIgnoreSpec.from_lines(exclude) if exclude else None
+
+    @property
+    def active(self) -> bool:
+        return self._include is not None or self._exclude is not None
+
+    def __call__(self, path: str) -> bool:
+        if self._include is not None and not self._include.match_file(path):
+            return False
+        return not (self._exclude is not None and self._exclude.match_file(path))
+
+
+class Searcher:
+    def __init__(self, store: IndexStore, embedder: Embedder | None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.lexical_weight = LEXICAL_WEIGHT
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        if request.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        limit = max(1, request.limit)
+        path_filter = PathFilter(request.include, request.exclude)
+        where, post_filter = self._where(request.languages, path_filter)
+        fetch = limit * OVERFETCH * (4 if post_filter else 1)
+        mode, degraded = request.mode, None
+        dense: list[StoredChunk] = []
+        if mode in ("semantic", "hybrid"):
+            try:
+                if self.embedder is None:
+                    raise EmbedderUnavailable("no embedding model is loaded")
+                vector = self.embedder.embed_query(request.query)
+                dense = self.store.vector_search(vector, fetch, where)
+            except EmbedderError as exc:
+                # The model is down (a dead SGLang server, no network for Voyage):
+                # full-text results are better than none, and the result says so.
+                degraded = f"semantic search unavailable ({exc}); showing full-text results"
+                log.warning("%s", degraded)
+                mode = "lexical"
+        lexical: list[StoredChunk] = []
+        if mode in ("lexical", "hybrid"):
+            lexical = self.store.text_search(request.query, fetch, where)
+        if mode == "semantic":
+            ranked = [(c, c.score) for c in dense]
+        elif mode == "lexical":
+            best = max((c.score for c in lexical), default=1.0) or 1.0
+            ranked = [(c, c.score / best) for c in lexical]
+        else:
+            ranked = fuse(dense, lexical, self.lexical_weight)
+        if post_filter is not None:
+            ranked = [(c, s) for c, s in ranked if post_filter(c.path)]
+        merged = merge_adjacent(ranked)[:limit]
+        return SearchResult([to_hit(c, s) for c, s in merged], mode, degraded)
+
+    def related(self, path: str, line: int, limit: int = 5) -> list[Hit]:
+        """Code most similar to the chunk holding `path:line`, that chunk itself excluded."""
+        found = self.store.chunk_at(path, line)
+        if found is None:
+            return []
+        chunk, vector = found
+        if not np.any(vector):
+            return []
+        candidates = self.store.vector_search(vector, (limit + 1) * OVERFETCH)
+        ranked = [
+            (c, c.score)
+            for c in candidates
+            if c.id != chunk.id
+            and not (
+                c.path == chunk.path and c.start_line <= chunk.end_line and chunk.start_line <= c.end_line
+            )
+        ]
+        return [to_hit(c, s) for c, s in merge_adjacent(ranked)[:limit]]
+
+    def _where(
+        self, languages: Sequence[str], path_filter: PathFilter
+    ) -> tuple[str | None, PathFilter | None]:
+        clauses = []
+        if languages:
+            clauses.append(sql_in("language", [lang.lower() for lang in languages]))
+        post: PathFilter | None = None
+        if path_filter.active:
+            matching = [p for p in self.store.all_paths() if path_filter(p)]
+            if len(matching) <= MAX_PREFILTER_PATHS:
+                clauses.append(sql_in("path", matching) if matching else "false")
+            else:
+                post = path_filter
+        return (" AND ".join(f"({c})" for c in clauses) or None), post
