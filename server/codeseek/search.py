@@ -52,16 +52,23 @@ class SearchResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def preview_of(text: str, symbol: str | None) -> str:
+_COMMENT_PREFIXES = ("//", "#", "/*", "*", "--", ";", '"""', "'''", "<!--")
+
+
+def preview_of(text: str, symbol: str | None, language: str | None = None) -> str:
     """One line that identifies the chunk: its definition line when the symbol is
-    known, else the first line with code on it."""
+    known, else the first line with code on it (doc comments and decorators skipped)."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if not lines:
         return ""
-    line = lines[0]
+    if language in ("markdown", "text"):
+        code = lines  # a heading is the best preview of a section
+    else:
+        code = [ln for ln in lines if not ln.startswith(_COMMENT_PREFIXES) and not ln.startswith("@")]
+    line = (code or lines)[0]
     if symbol:
         name = symbol.rsplit(".", 1)[-1]
-        line = next((ln for ln in lines if name in ln), line)
+        line = next((ln for ln in code if name in ln), line)
     return line if len(line) <= PREVIEW_CHARS else line[: PREVIEW_CHARS - 1] + "…"
 
 
@@ -74,7 +81,7 @@ def to_hit(chunk: StoredChunk, score: float) -> Hit:
         language=chunk.language,
         symbol=chunk.symbol,
         kind=chunk.kind,
-        preview=preview_of(chunk.text, chunk.symbol),
+        preview=preview_of(chunk.text, chunk.symbol, chunk.language),
     )
 
 

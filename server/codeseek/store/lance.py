@@ -187,6 +187,8 @@ class IndexStore:
         self.path = path
         self.index_key = index_key
         self.dimensions = dimensions
+        if path.exists() and not path.is_dir():
+            raise StoreError(f"the index location {path} exists and is not a directory")
         try:
             path.mkdir(parents=True, exist_ok=True)
             self._db = lancedb.connect(str(path), read_consistency_interval=timedelta(0))
