@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 # cancel or a crash loses little.
 CHUNKS_PER_BATCH = 256
 FILES_PER_BATCH = 200
+# Long-context models (Qwen3 reads 32k tokens) could take a whole file as one chunk;
+# retrieval wants one definition a hit, so chunks stay around a large function's size.
+MAX_CHUNK_TOKENS = 1024
 
 
 @dataclass(slots=True)
@@ -103,7 +106,7 @@ class Indexer:
         self.embedder = embedder
         # Chunks must fit the model's input, header included; a small margin absorbs
         # the estimate's error on unusual text.
-        self.chunk_tokens = max(64, int(embedder.max_tokens * 0.9))
+        self.chunk_tokens = max(64, min(MAX_CHUNK_TOKENS, int(embedder.max_tokens * 0.9)))
 
     # -- public ----------------------------------------------------------------
 
