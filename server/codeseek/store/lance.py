@@ -39,10 +39,14 @@ log = logging.getLogger(__name__)
 
 # Bump when the tables' layout changes: an older index is then rebuilt, never misread.
 SCHEMA_VERSION = 1
-# Below this many chunks an exhaustive vector scan is fast enough (about 0.85 us a row
-# on a 2-core machine: 15 ms at 17,000 rows); above it an IVF index keeps search in
-# single-digit milliseconds (3.7 ms at 100,000 rows). See docs/benchmarks.md.
-VECTOR_INDEX_MIN_ROWS = 16_384
+# Below this many chunks an exhaustive vector scan is as fast as an index (7 ms at
+# 4,000 rows against 6 ms, on 2 cores); by 16,000 it costs 22 ms against 5 ms, and
+# 85 ms at 100,000. benchmarks/vector_index_threshold.py measures it.
+VECTOR_INDEX_MIN_ROWS = 10_000
+# The share of IVF partitions probed per query: recall@10 0.95 at 16,000 chunks and
+# 1.0 at 100,000, for about the latency of probing a twentieth of them.
+NPROBES_FRACTION = 0.25
+RETRAIN_GROWTH = 4
 # A cache of vectors for chunks no longer in the index is trimmed past this factor of the
 # live chunk count (plus a floor), so branch switches stay cheap without unbounded growth.
 VECTOR_CACHE_SLACK = 2.0
@@ -203,6 +207,16 @@ class IndexStore:
         self._chunks = self._open_or_create(self._chunks_name, _chunk_schema(dimensions))
         self._files = self._open_or_create(self._files_name, FILES_SCHEMA)
         self._vectors = self._open_or_create(self._vectors_name, _vector_schema(dimensions))
+        has_chunks = self._chunks.count_rows() > 0
+        if has_chunks != (self._files.count_rows("chunks > 0") > 0):
+            # One of the pair was rebuilt (damaged) or a run died between them: without
+            # its partner the other would claim files are indexed whose chunks are gone.
+            # The vector cache survives, so re-indexing costs little model time.
+            log.warning("index at %s is inconsistent; it will be rebuilt", path)
+            for name in (self._chunks_name, self._files_name):
+                self._db.drop_table(name)
+            self._chunks = self._open_or_create(self._chunks_name, _chunk_schema(dimensions))
+            self._files = self._open_or_create(self._files_name, FILES_SCHEMA)
         self._fts_ready = self._has_index("tokens")
         self._vector_index_known: bool | None = None
         self._nprobes = 20
@@ -335,12 +349,12 @@ class IndexStore:
         self._upsert_files(records)
 
     def _any_rows_for(self, paths: Sequence[str]) -> bool:
-        count = 0
-        for start in range(0, len(paths), 500):
-            count += self._files.count_rows(sql_in("path", paths[start : start + 500]))
-            if count:
-                return True
-        return False
+        # The chunks table itself, not the files table: a run killed after writing a
+        # file's chunks but before its record must not get them appended twice.
+        return any(
+            self._chunks.count_rows(sql_in("path", paths[start : start + 500])) > 0
+            for start in range(0, len(paths), 500)
+        )
 
     def _chunk_table(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> pa.Table:
         ids: list[str] = []
@@ -462,8 +476,12 @@ class IndexStore:
 
             self._chunks.create_index("tokens", config=FTS(with_position=False), replace=True)
             self._fts_ready = True
-        if rows >= VECTOR_INDEX_MIN_ROWS and not self._has_index("vector"):
-            self._create_vector_index(rows)
+        if rows >= VECTOR_INDEX_MIN_ROWS:
+            trained = int(self.index_meta().get("vector_index_rows") or 0)
+            # New rows join the existing partitions on optimize; once the table has
+            # grown well past what the partitions were trained on, they are retrained.
+            if not self._has_index("vector") or rows > RETRAIN_GROWTH * max(trained, 1):
+                self._create_vector_index(rows)
         self._trim_vector_cache()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -473,7 +491,7 @@ class IndexStore:
     def _create_vector_index(self, rows: int) -> None:
         # IVF_FLAT keeps exact vectors (no quantisation loss) and built in 14 s at 100,000
         # rows here, against 64 s for IVF_PQ, at the same query latency.
-        partitions = max(16, int(math.sqrt(rows)))
+        partitions = self._partitions(rows)
         log.info("building a vector index over %d chunks (%d partitions)", rows, partitions)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -481,6 +499,11 @@ class IndexStore:
                 metric="dot", index_type="IVF_FLAT", num_partitions=partitions, vector_column_name="vector"
             )
         self._vector_index_known = None
+        self.update_meta(vector_index_rows=rows)
+
+    @staticmethod
+    def _partitions(rows: int) -> int:
+        return max(16, int(math.sqrt(rows)))
 
     def has_vector_index(self) -> bool:
         return self._has_index("vector")
@@ -515,9 +538,7 @@ class IndexStore:
         if self._vector_index_known is None:
             self._vector_index_known = self.has_vector_index()
             if self._vector_index_known:
-                rows = max(1, self.count_chunks())
-                # About 8% of the partitions: recall@10 above 0.98 on our benchmarks.
-                self._nprobes = max(8, int(math.sqrt(rows) * 0.08))
+                self._nprobes = max(16, int(self._partitions(self.count_chunks()) * NPROBES_FRACTION))
         return self._vector_index_known
 
     def text_search(self, text: str, limit: int, where: str | None = None) -> list[StoredChunk]:
