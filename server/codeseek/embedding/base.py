@@ -55,6 +55,24 @@ def estimate_tokens(text: str) -> int:
     return max(1, (len(text) + 2) // 3)
 
 
+def batch_by_tokens(texts: Sequence[str], max_tokens: int, max_texts: int) -> list[list[int]]:
+    """Indices of `texts` in consecutive groups of at most `max_texts` texts and about
+    `max_tokens` estimated tokens (a single longer text is a group of its own)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    tokens = 0
+    for i, text in enumerate(texts):
+        cost = estimate_tokens(text)
+        if current and (tokens + cost > max_tokens or len(current) >= max_texts):
+            batches.append(current)
+            current, tokens = [], 0
+        current.append(i)
+        tokens += cost
+    if current:
+        batches.append(current)
+    return batches
+
+
 def normalize(vectors: np.ndarray) -> np.ndarray:
     """L2-normalise rows (or a single vector); zero vectors stay zero."""
     vectors = np.asarray(vectors, dtype=np.float32)

@@ -29,7 +29,7 @@ from codeseek.config import Config
 from codeseek.embedding.base import (
     QWEN3_MIN_DIMENSIONS,
     Embedder,
-    estimate_tokens,
+    batch_by_tokens,
     format_instructed_query,
     is_qwen3_embedding,
     normalize,
@@ -207,19 +207,7 @@ class SglangEmbedder(Embedder):
 
     def _batches(self, texts: list[str]) -> list[list[int]]:
         """Consecutive groups within the token budget and the text count limit."""
-        batches: list[list[int]] = []
-        current: list[int] = []
-        tokens = 0
-        for i, text in enumerate(texts):
-            cost = estimate_tokens(text)
-            if current and (tokens + cost > self._batch_tokens or len(current) >= self._max_batch_texts):
-                batches.append(current)
-                current, tokens = [], 0
-            current.append(i)
-            tokens += cost
-        if current:
-            batches.append(current)
-        return batches
+        return batch_by_tokens(texts, self._batch_tokens, self._max_batch_texts)
 
     def _server(self) -> tuple[str, str]:
         """(url, served model) to send the next request to."""

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from codeseek.config import VOYAGE_MODELS, Config
-from codeseek.embedding.base import Embedder, estimate_tokens, normalize
+from codeseek.embedding.base import Embedder, batch_by_tokens, normalize
 from codeseek.errors import ConfigError, EmbedderError, EmbedderUnavailable
 
 log = logging.getLogger(__name__)
@@ -141,19 +141,7 @@ class VoyageEmbedder(Embedder):
         return text[: self.max_tokens * 3]
 
     def _batches(self, texts: list[str]) -> list[list[int]]:
-        batches: list[list[int]] = []
-        current: list[int] = []
-        tokens = 0
-        for i, text in enumerate(texts):
-            cost = estimate_tokens(text)
-            if current and (tokens + cost > self._batch_tokens or len(current) >= self._batch_texts):
-                batches.append(current)
-                current, tokens = [], 0
-            current.append(i)
-            tokens += cost
-        if current:
-            batches.append(current)
-        return batches
+        return batch_by_tokens(texts, self._batch_tokens, self._batch_texts)
 
     def _embed(self, texts: list[str], input_type: str) -> np.ndarray:
         errors = self._errors
