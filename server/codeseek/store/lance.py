@@ -403,14 +403,13 @@ class IndexStore:
             self._upsert_files(records)
 
     def clear(self) -> None:
-        """Empty this index, vector cache included (`index --full`). Caller holds the write lock."""
-        for name in (self._chunks_name, self._files_name, self._vectors_name):
-            self._db.drop_table(name)
-        self._chunks = self._open_or_create(self._chunks_name, _chunk_schema(self.dimensions))
-        self._files = self._open_or_create(self._files_name, FILES_SCHEMA)
-        self._vectors = self._open_or_create(self._vectors_name, _vector_schema(self.dimensions))
-        self._fts_ready = False
-        self._vector_index_known = None
+        """Empty this index, vector cache included (`index --full`). Caller holds the
+        write lock. Rows are deleted rather than tables dropped, so a concurrent
+        reader (a search while the server rebuilds) sees an empty version, never a
+        missing table."""
+        for table in (self._chunks, self._files, self._vectors):
+            table.delete("true")
+        self.update_meta(vector_index_rows=0)
 
     def delete_files(self, paths: Iterable[str]) -> None:
         """Remove files and their chunks: chunks first, so a crash in between leaves a
