@@ -1,0 +1,299 @@
+/**
+ * Runs a real VS Code for the end-to-end suite: code-server on 127.0.0.1 with the packaged
+ * extension installed, driven through headless Chromium by playwright-core.
+ *
+ * Tools come from `scripts/install-e2e-tools.sh`; paths can be overridden with
+ * CODE_SERVER, CHROMIUM, CODESEEK_E2E_PYTHON, CODESEEK_E2E_SERVER_COMMAND (a JSON array
+ * that replaces `python -m codeseek serve`) and CODESEEK_E2E_ARTIFACTS.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+
+const run = promisify(execFile);
+
+export const EXTENSION_ROOT = resolve(__dirname, '..', '..');
+export const REPO_ROOT = resolve(EXTENSION_ROOT, '..');
+export const FIXTURE = join(__dirname, 'fixture');
+export const VSIX = join(EXTENSION_ROOT, 'dist', 'codeseek.vsix');
+export const ARTIFACTS = process.env.CODESEEK_E2E_ARTIFACTS ?? join(REPO_ROOT, 'test-artifacts', 'vscode-e2e');
+
+const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+export interface Tools {
+  codeServer: string;
+  chromium: string;
+  python: string;
+}
+
+/** The tools the suite needs, or a message saying how to install what is missing. */
+export function findTools(): Tools | string {
+  const codeServer = process.env.CODE_SERVER ?? join(homedir(), '.cache', 'codeseek-e2e', 'bin', 'code-server');
+  const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+  const venvPython = join(REPO_ROOT, '.venv', 'bin', 'python');
+  const python = process.env.CODESEEK_E2E_PYTHON ?? (existsSync(venvPython) ? venvPython : 'python3');
+  const missing = [
+    [codeServer, 'code-server'],
+    [chromiumPath, 'chromium'],
+    [VSIX, 'the packaged extension (npm run package)'],
+  ].filter(([path]) => !existsSync(path as string));
+  if (missing.length > 0) {
+    return (
+      `missing ${missing.map(([path, what]) => `${what} at ${path}`).join(', ')}; ` +
+      'run client-vscode/scripts/install-e2e-tools.sh and npm run package'
+    );
+  }
+  return { codeServer, chromium: chromiumPath, python };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function waitForHttp(url: string, process: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (process.exitCode !== null) {
+      throw new Error(`code-server exited with ${process.exitCode}; see ${ARTIFACTS}/code-server.log`);
+    }
+    try {
+      const response = await fetch(url);
+      if (response.ok) {
+        return;
+      }
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`code-server did not answer at ${url} within ${timeoutMs / 1000} s`);
+}
+
+export interface Session {
+  page: Page;
+  workspace: string;
+  userDataDir: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh VS Code: its own user data, extensions and a copy of the fixture workspace
+ * whose settings point the extension at `python` (or at CODESEEK_E2E_SERVER_COMMAND).
+ */
+export async function openVSCode(tools: Tools): Promise<Session> {
+  // Artifacts describe the latest run only.
+  await rm(ARTIFACTS, { recursive: true, force: true });
+  await mkdir(ARTIFACTS, { recursive: true });
+  const root = await mkdtemp(join(tmpdir(), 'codeseek-e2e-'));
+  const userDataDir = join(root, 'user-data');
+  const extensionsDir = join(root, 'extensions');
+  const workspace = join(root, 'workspace');
+  await cp(FIXTURE, workspace, { recursive: true });
+  await mkdir(join(userDataDir, 'User'), { recursive: true });
+  await writeFile(
+    join(userDataDir, 'User', 'settings.json'),
+    JSON.stringify({
+      'workbench.startupEditor': 'none',
+      'workbench.tips.enabled': false,
+      'workbench.enableExperiments': false,
+      'security.workspace.trust.enabled': false,
+      'telemetry.telemetryLevel': 'off',
+      'extensions.autoUpdate': false,
+      'extensions.autoCheckUpdates': false,
+      'update.mode': 'none',
+      'git.enabled': false,
+      'editor.hover.delay': 150,
+      'editor.minimap.enabled': false,
+    }),
+  );
+  await writeWorkspaceSettings(workspace, serverSettings(tools.python, join(root, 'index')));
+
+  const configFile = join(root, 'code-server.yaml');
+  await writeFile(configFile, 'auth: none\n');
+  const common = ['--config', configFile, '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir];
+  await run(tools.codeServer, [...common, '--install-extension', VSIX], { timeout: 120_000 });
+
+  const port = await freePort();
+  const log = createWriteStream(join(ARTIFACTS, 'code-server.log'));
+  const codeServer = spawn(
+    tools.codeServer,
+    [
+      ...common,
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--auth',
+      'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--ignore-last-opened',
+      workspace,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CODESEEK_STORE: join(root, 'index') },
+      // Its own process group, so stopping it also stops the extension host, file
+      // watcher and language server it started.
+      detached: true,
+    },
+  );
+  const stopCodeServer = async (): Promise<void> => {
+    if (codeServer.exitCode !== null || codeServer.pid === undefined) {
+      return;
+    }
+    const exited = new Promise((resolveExit) => codeServer.once('exit', resolveExit));
+    try {
+      process.kill(-codeServer.pid, 'SIGTERM');
+    } catch {
+      return; // Already gone.
+    }
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+    try {
+      process.kill(-codeServer.pid, 'SIGKILL');
+    } catch {
+      // Everything exited on SIGTERM.
+    }
+  };
+  codeServer.stdout?.pipe(log);
+  codeServer.stderr?.pipe(log);
+  const url = `http://127.0.0.1:${port}/`;
+  let browser: Browser | undefined;
+  try {
+    await waitForHttp(`${url}healthz`, codeServer, 60_000);
+    browser = await chromium.launch({ executablePath: tools.chromium, headless: true, args: CHROMIUM_FLAGS });
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
+    const page = await context.newPage();
+    await page.goto(`${url}?folder=${encodeURIComponent(workspace)}`);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    return {
+      page,
+      workspace,
+      userDataDir,
+      close: async () => {
+        await browser?.close().catch(() => undefined);
+        await stopCodeServer();
+        await cp(join(userDataDir, 'logs'), join(ARTIFACTS, 'vscode-logs'), { recursive: true }).catch(() => undefined);
+        await rm(root, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
+      },
+    };
+  } catch (error) {
+    await browser?.close().catch(() => undefined);
+    await stopCodeServer();
+    throw error;
+  }
+}
+
+/** How the fixture workspace starts the server: the real one through `python`, unless overridden. */
+export function serverSettings(python: string, storePath: string): Record<string, unknown> {
+  const settings: Record<string, unknown> = {
+    'codeseek.pythonPath': python,
+    'codeseek.store.path': storePath,
+    'codeseek.embedder.provider': 'local',
+  };
+  if (process.env.CODESEEK_E2E_SERVER_COMMAND) {
+    settings['codeseek.serverCommand'] = JSON.parse(process.env.CODESEEK_E2E_SERVER_COMMAND) as string[];
+  }
+  return settings;
+}
+
+export async function writeWorkspaceSettings(workspace: string, settings: Record<string, unknown>): Promise<void> {
+  await mkdir(join(workspace, '.vscode'), { recursive: true });
+  await writeFile(join(workspace, '.vscode', 'settings.json'), JSON.stringify(settings, null, 2));
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+}
+
+/** Run a command by its palette title, the way a user does. */
+export async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor();
+  await input.press('Enter');
+}
+
+/** Open a workspace file through Quick Open. */
+export async function openFile(page: Page, name: string): Promise<void> {
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(name);
+  // Click the row rather than press Enter: the list may still show the previous matches.
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
+  await page.locator('.tab.active', { hasText: name }).waitFor();
+}
+
+/** The extension's status bar item (its DOM id is `<extension id>.<item id>`). */
+export function codeseekStatusItem(page: Page): Locator {
+  return page.locator('.statusbar-item[id="codeseek.codeseek.codeseek.status"]');
+}
+
+/** The 1-based line of the cursor, from the "Ln 12, Col 1" status bar item. */
+export async function cursorLine(page: Page): Promise<number> {
+  const text = await page.locator('[id="status.editor.selection"]').innerText();
+  const match = /Ln (\d+)/.exec(text);
+  if (!match) {
+    throw new Error(`no cursor position in the status bar: ${text}`);
+  }
+  return Number(match[1]);
+}
+
+/** The extension's output channel so far (client and server logs), for failure messages. */
+export async function extensionLog(session: Session): Promise<string> {
+  const logs = join(session.userDataDir, 'logs');
+  const found: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        await walk(path);
+      } else if (entry.name === 'codeseek.log') {
+        found.push(path);
+      }
+    }
+  };
+  await walk(logs);
+  const texts = await Promise.all(found.map((path) => readFile(path, 'utf8')));
+  return texts.join('\n');
+}
+
+/**
+ * Wait until the status bar shows an index with chunks; fail at once, with the
+ * extension's log, if it shows the error state instead.
+ */
+export async function waitForIndex(session: Session, timeoutMs: number): Promise<string> {
+  const item = codeseekStatusItem(session.page);
+  const ready = item.filter({ hasText: /\d+ chunks/ });
+  const failed = item.filter({ has: session.page.locator('.codicon-error') });
+  await ready.or(failed).waitFor({ timeout: timeoutMs });
+  if (await ready.isVisible()) {
+    return ready.innerText();
+  }
+  const tooltip = (await failed.getAttribute('aria-label')) ?? '';
+  const log = (await extensionLog(session)).split('\n').slice(-30).join('\n');
+  throw new Error(`the codeseek status bar shows an error (${tooltip}); extension log:\n${log}`);
+}

@@ -1,0 +1,1 @@
+def built_artifact(): pass
