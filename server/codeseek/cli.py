@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="evaluate at most N queries (fixed-seed sample)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mode", action="append", choices=MODES, help="modes to evaluate (default: all)")
+    p.add_argument(
+        "--lexical-weight",
+        type=float,
+        action="append",
+        metavar="W",
+        help="evaluate hybrid mode at this lexical weight, 0 to 1 (repeatable; default: the built-in one)",
+    )
+    p.add_argument("--plot", metavar="DIR", help="write a PNG chart of the results to DIR (needs matplotlib)")
     _common_eval(p)
 
     p = sub.add_parser("bench", help="speed and memory of indexing, re-indexing and search")
@@ -98,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--scale", type=int, default=100_000, help="chunks for the scaled search test")
     p.add_argument("--plot", metavar="DIR", help="write PNG charts to DIR (needs matplotlib)")
+    p.add_argument("--queries", type=int, default=200, help="timed searches per mode (default: 200)")
     _common(p)
     return parser
 
@@ -401,6 +410,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         format="codeseek: %(levelname)s: %(name)s: %(message)s",
         stream=err,
     )
+    # One line per HTTP request (SGLang, Voyage) is noise even with --verbose.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         return COMMANDS[args.command](args, out, err)

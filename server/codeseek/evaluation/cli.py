@@ -1,0 +1,136 @@
+"""`codeseek eval` and `codeseek bench` on the command line: check the flags, build the
+embedders (so an unavailable one fails before any work), run, print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import TextIO
+
+from codeseek.cli import EXIT_OK, UsageError, _workspace, load_cli_config
+from codeseek.config import Config
+from codeseek.embedding.base import Embedder
+from codeseek.embedding.registry import choose_provider, create_embedder
+from codeseek.errors import ConfigError, EmbedderError
+from codeseek.evaluation import bench as bench_module
+from codeseek.evaluation import evaluate as evaluate_module
+from codeseek.search import MODES
+
+
+def run_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    weights = list(getattr(args, "lexical_weight", None) or [])
+    if any(not 0.0 <= w <= 1.0 for w in weights):
+        raise UsageError("--lexical-weight must be between 0 and 1")
+    modes = list(dict.fromkeys(args.mode or MODES))
+    root = _workspace(args.path)
+    config = load_cli_config(root, args, err)
+    providers = list(dict.fromkeys(args.embedder or [config.embedder.provider]))
+    embedders = [_embedder(config, provider) for provider in providers]
+    notify = _notifier(err, args.json)
+    try:
+        with tempfile.TemporaryDirectory(prefix="codeseek-eval-") as work:
+            report = evaluate_module.evaluate(
+                root,
+                config,
+                embedders,
+                Path(work),
+                modes=modes,
+                limit=args.limit,
+                seed=args.seed,
+                lexical_weights=weights,
+                notify=notify,
+            )
+    finally:
+        for embedder in embedders:
+            embedder.close()
+    notify("")
+    if getattr(args, "plot", None):
+        from codeseek.evaluation.plots import eval_chart
+
+        for path in eval_chart(report, Path(args.plot)):
+            print(f"codeseek: wrote {path}", file=err)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2), file=out)
+    else:
+        print(evaluate_module.format_report(report), file=out)
+    return EXIT_OK
+
+
+def run_bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.scale < 0:
+        raise UsageError("--scale must be 0 (skip) or a number of chunks")
+    queries = getattr(args, "queries", bench_module.SEARCH_QUERIES)
+    if queries < 1:
+        raise UsageError("--queries must be at least 1")
+    root = _workspace(args.path)
+    config = load_cli_config(root, args, err)
+    started = time.perf_counter()
+    embedder = _embedder(config, config.embedder.provider)
+    load_seconds = time.perf_counter() - started
+    notify = _notifier(err, args.json)
+    # --store names where the benchmark's throw-away stores go (a disk to measure on);
+    # the indexes themselves never outlive the run.
+    base = Path(config.store.path) if config.store.path else None
+    if base is not None:
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--store: cannot create {base}: {exc}") from exc
+    try:
+        with tempfile.TemporaryDirectory(prefix="codeseek-bench-", dir=base) as work:
+            report = bench_module.bench(
+                root,
+                config,
+                embedder,
+                Path(work),
+                scale=args.scale,
+                queries=queries,
+                model_load_seconds=load_seconds,
+                notify=notify,
+            )
+    finally:
+        embedder.close()
+    notify("")
+    if args.plot:
+        from codeseek.evaluation.plots import bench_charts
+
+        for path in bench_charts(report, Path(args.plot)):
+            print(f"codeseek: wrote {path}", file=err)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2), file=out)
+    else:
+        print(bench_module.format_report(report), file=out)
+    return EXIT_OK
+
+
+def _embedder(config: Config, provider: str) -> Embedder:
+    """The embedder for one `--embedder` value, or a ConfigError that says why it is not
+    available (no GPU for SGLang, no key for Voyage, a model that is not on disk)."""
+    run_config = config.copy()
+    run_config.embedder.provider = provider
+    choice = choose_provider(run_config)
+    try:
+        return create_embedder(run_config, choice)
+    except (ConfigError, EmbedderError) as exc:
+        raise ConfigError(f"embedder {provider!r} ({choice.provider}) is not available: {exc}") from exc
+
+
+def _notifier(err: TextIO, quiet: bool) -> evaluate_module.Notify:
+    """Progress messages on one line of a terminal's stderr; nothing elsewhere."""
+    enabled = err.isatty() and not quiet
+    width = 0
+
+    def notify(message: str) -> None:
+        nonlocal width
+        if not enabled:
+            return
+        err.write("\r" + message + " " * max(0, width - len(message)) + ("\r" if not message else ""))
+        err.flush()
+        width = len(message)
+
+    return notify
