@@ -74,6 +74,7 @@ class Engine:
             ProviderChoice(embedder.provider, "given by the caller") if embedder else choose_provider(config)
         )
         self._store: IndexStore | None = None
+        self._searcher: Searcher | None = None
         self._lock = threading.RLock()
         self.state = "idle"
         self.pending = 0
@@ -120,7 +121,10 @@ class Engine:
             return self._store
 
     def searcher(self) -> Searcher:
-        return Searcher(self.store, self.embedder)
+        with self._lock:
+            if self._searcher is None:
+                self._searcher = Searcher(self.store, self.embedder)
+            return self._searcher
 
     # -- work -------------------------------------------------------------------------
 
