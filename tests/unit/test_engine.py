@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import threading
@@ -312,3 +313,58 @@ def test_model_switch_keeps_indexes_apart(engine: Engine, tmp_path: Path) -> Non
         p.name.startswith("chunks_sentence_transformers_all_minilm_l6_v2_384")
         for p in engine.store_path.iterdir()
     )
+
+
+def test_sigkilled_index_process_is_repaired(
+    sample_workspace: Path, minilm: Embedder, tmp_path: Path
+) -> None:
+    """A real `codeseek index` killed with SIGKILL after its first committed batch: the
+    next run completes the index without duplicating chunks or redoing finished files."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from codeseek.store.lance import IndexStore
+
+    for i in range(40):  # about 240 KB: two batches (the indexer's batch is about 176 KB)
+        (sample_workspace / "gen").mkdir(exist_ok=True)
+        body = "\n".join(f"    total += {j} * value  # step {j} of handler {i}" for j in range(150))
+        (sample_workspace / "gen" / f"mod{i:03}.py").write_text(
+            f"def handler_{i}(value):\n    total = 0\n{body}\n    return total\n"
+        )
+    store_path = tmp_path / "store"
+    env = {**os.environ, "CODESEEK_STORE": str(store_path), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codeseek", "index", str(sample_workspace)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    committed = 0
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            current = IndexStore.peek_current(store_path)
+            if current is not None:
+                committed = IndexStore(store_path, current["index_key"], current["dimensions"]).count_files()
+                if committed:
+                    break
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert committed, "the index run finished or never committed before it could be killed"
+
+    engine = make_engine(sample_workspace, minilm, store_path)
+    already = engine.store.count_files()
+    assert already < 49  # the kill landed part-way
+    report = engine.index()
+    assert report.files == 49
+    assert report.indexed <= 49 - committed  # finished files were not redone
+    # No chunk twice: each file's chunks tile it exactly once.
+    for path in ("gen/mod000.py", "gen/mod039.py", "src/storage/retry.py"):
+        chunks = engine.store.chunks_of(path)
+        assert chunks[0].start_line == 1
+        assert all(a.end_line + 1 == b.start_line for a, b in itertools.pairwise(chunks))
+    assert engine.index().indexed == 0
