@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from codeseek.chunking.chunker import chunk_file
-from codeseek.chunking.languages import language_for_path
 from codeseek.config import Config
 from codeseek.embedding.base import Embedder, estimate_tokens
 from codeseek.errors import IndexCancelled
@@ -233,14 +232,7 @@ class Indexer:
                 out.touched.append(FileRecord(f.path, digest, f.size, f.mtime_ns, previous.chunks))
                 continue
             t = time.perf_counter()
-            first_line = text[:200].split("\n", 1)[0]
-            chunks = chunk_file(
-                f.path,
-                text,
-                language=language_for_path(f.path, first_line),
-                max_tokens=self.chunk_tokens,
-                count_tokens=estimate_tokens,
-            )
+            chunks = chunk_file(f.path, text, max_tokens=self.chunk_tokens, count_tokens=estimate_tokens)
             out.chunk_seconds += time.perf_counter() - t
             out.records.append(FileRecord(f.path, digest, f.size, f.mtime_ns, len(chunks)))
             out.chunks.extend(chunks)

@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 
 from codeseek.chunking.chunker import chunk_file
-from codeseek.chunking.languages import language_for_path
 from codeseek.config import Config
 from codeseek.embedding.base import Embedder, estimate_tokens, normalize
 from codeseek.engine import Engine, index_key
@@ -230,10 +229,7 @@ def _unique_chunks(root: Path, config: Config, embedder: Embedder) -> list[Chunk
             text = read_source(file.abs_path, config.index.max_file_bytes)
         except SkipFile:
             continue
-        language = language_for_path(file.path, text[:200].split("\n", 1)[0])
-        for chunk in chunk_file(
-            file.path, text, language=language, max_tokens=max_tokens, count_tokens=estimate_tokens
-        ):
+        for chunk in chunk_file(file.path, text, max_tokens=max_tokens, count_tokens=estimate_tokens):
             unique.setdefault(chunk.content_key, chunk)
     return list(unique.values())
 
