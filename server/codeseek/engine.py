@@ -94,10 +94,6 @@ class Engine:
             return self._embedder
 
     @property
-    def embedder_loaded(self) -> bool:
-        return self._embedder is not None
-
-    @property
     def store(self) -> IndexStore:
         with self._lock:
             if self._store is None:
@@ -105,18 +101,8 @@ class Engine:
                 self._store = IndexStore(
                     self.store_path, index_key(embedder.model_id, embedder.dimensions), embedder.dimensions
                 )
-                self._store.write_meta(
-                    {
-                        **self._store.read_meta(),
-                        "root": str(self.root),
-                        "current": {
-                            "index_key": self._store.index_key,
-                            "provider": embedder.provider,
-                            "model": embedder.model_id,
-                            "dimensions": embedder.dimensions,
-                            "reason": self._choice.reason,
-                        },
-                    }
+                self._store.record_current(
+                    self.root, embedder.provider, embedder.model_id, self._choice.reason
                 )
             return self._store
 

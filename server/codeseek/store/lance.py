@@ -291,6 +291,19 @@ class IndexStore:
         current = meta.get("current") if isinstance(meta, dict) else None
         return current if isinstance(current, dict) and "index_key" in current else None
 
+    def record_current(self, root: Path, provider: str, model: str, reason: str) -> None:
+        """Mark this index as the one the workspace uses now (what `peek_current` reads)."""
+        meta = self.read_meta()
+        meta["root"] = str(root)
+        meta["current"] = {
+            "index_key": self.index_key,
+            "provider": provider,
+            "model": model,
+            "dimensions": self.dimensions,
+            "reason": reason,
+        }
+        self.write_meta(meta)
+
     # -- metadata ------------------------------------------------------------------
 
     def read_meta(self) -> dict[str, Any]:
@@ -593,6 +606,3 @@ class IndexStore:
 
     def all_paths(self) -> list[str]:
         return sorted(self._files.to_arrow()["path"].to_pylist())
-
-    def close(self) -> None:
-        """LanceDB holds no process-wide resources that need releasing; kept for symmetry."""
