@@ -7,8 +7,9 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from codeseek.cli import EXIT_OK, UsageError, _workspace, load_cli_config
 from codeseek.config import Config
@@ -17,7 +18,10 @@ from codeseek.embedding.registry import choose_provider, create_embedder
 from codeseek.errors import ConfigError, EmbedderError
 from codeseek.evaluation import bench as bench_module
 from codeseek.evaluation import evaluate as evaluate_module
+from codeseek.evaluation import plots
 from codeseek.search import MODES
+
+R = TypeVar("R", bench_module.BenchReport, evaluate_module.EvalReport)
 
 
 def run_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -49,16 +53,7 @@ def run_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for embedder in embedders:
             embedder.close()
     notify("")
-    if getattr(args, "plot", None):
-        from codeseek.evaluation.plots import eval_chart
-
-        for path in eval_chart(report, Path(args.plot)):
-            print(f"codeseek: wrote {path}", file=err)
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2), file=out)
-    else:
-        print(evaluate_module.format_report(report), file=out)
-    return EXIT_OK
+    return _print_report(report, args, out, err, plots.eval_chart, evaluate_module.format_report)
 
 
 def run_bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -96,15 +91,22 @@ def run_bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     finally:
         embedder.close()
     notify("")
-    if args.plot:
-        from codeseek.evaluation.plots import bench_charts
+    return _print_report(report, args, out, err, plots.bench_charts, bench_module.format_report)
 
-        for path in bench_charts(report, Path(args.plot)):
+
+def _print_report(
+    report: R,
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    charts: Callable[[R, Path], list[Path]],
+    as_text: Callable[[R], str],
+) -> int:
+    """Charts (with --plot) to files, then the report as JSON or a table on stdout."""
+    if getattr(args, "plot", None):
+        for path in charts(report, Path(args.plot)):
             print(f"codeseek: wrote {path}", file=err)
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2), file=out)
-    else:
-        print(bench_module.format_report(report), file=out)
+    print(json.dumps(report.to_json(), indent=2) if args.json else as_text(report), file=out)
     return EXIT_OK
 
 
