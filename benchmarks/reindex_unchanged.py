@@ -3,7 +3,7 @@
     python benchmarks/reindex_unchanged.py [--files 2000] [--runs 5]
 
 Builds N small Python files in nested folders (with a .gitignore), indexes them once
-with the default local model, then times `Engine.index()` runs that find nothing to do,
+with the default local model, then times `FolderService.index()` runs that find nothing to do,
 and one run after touching every file (mtime changed, content not). Prints numbers;
 never fails on timing.
 """
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from codeseek.config import Config
-from codeseek.engine import Engine
+from codeseek.service import FolderService
 
 
 def make_workspace(root: Path, files: int) -> None:
@@ -41,7 +41,7 @@ def main() -> None:
         make_workspace(root, args.files)
         config = Config()
         config.store.path = str(Path(tmp) / "store")
-        engine = Engine(root, config)
+        engine = FolderService(root, config)
         started = time.perf_counter()
         report = engine.index()
         print(

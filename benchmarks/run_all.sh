@@ -31,7 +31,7 @@ for name in "${names[@]}"; do
   if [[ -z "${SKIP_EVAL:-}" ]]; then
     echo "== eval $name" >&2
     codeseek eval "$dir" --limit "$LIMIT" --seed "$SEED" \
-      --mode lexical --mode semantic --mode hybrid "${weight_flags[@]}" "${FLAGS[@]}" \
+      --mode lexical --mode semantic --mode hybrid --mode functions "${weight_flags[@]}" "${FLAGS[@]}" \
       --json > "$OUT/$name.eval.json"
   fi
   if [[ -z "${SKIP_BENCH:-}" ]]; then

@@ -38,7 +38,7 @@ from pygls.protocol import (
     default_converter,
 )
 
-from codeseek.lsp.roots import EDITOR_DEBOUNCE
+from codeseek.service import CHANGE_DEBOUNCE as EDITOR_DEBOUNCE
 
 WORKSPACE = Path(__file__).resolve().parent.parent / "tests" / "data" / "workspace"
 EDITED = "src/storage/retry.py"

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from codeseek.model import Chunk
-from codeseek.store.lance import FileRecord, IndexStore
+from codeseek.store.lance import IndexStore
+from codeseek.store.schema import FileRecord
 
 
 def clustered_vectors(n: int, dims: int, rng: np.random.Generator, clusters: int = 200) -> np.ndarray:
@@ -37,8 +38,8 @@ def fill(store: IndexStore, vectors: np.ndarray, files: int = 500) -> None:
         chunks.append(Chunk(path, "python", i + 1, i + 1, f"def f{i}(): return {i}", f"f{i}", "function"))
     for path in sorted({c.path for c in chunks}):
         records.append(FileRecord(path, "h", 1, 1, 0))
-    with store.lock.held():
-        store.replace_files(records, chunks, vectors)
+    with store.writer() as writer:
+        writer.replace_files(records, chunks, vectors)
 
 
 def search_times(store: IndexStore, queries: np.ndarray) -> list[float]:
@@ -72,8 +73,8 @@ def main() -> None:
             flat = search_times(store, queries)
             exact = [{c.id for c in store.vector_search(q, 10)} for q in queries]
             t = time.perf_counter()
-            with store.lock.held():
-                store._create_vector_index(size)
+            with store.writer() as writer:
+                writer._create_vector_index(size)
             build = time.perf_counter() - t
             ivf = search_times(store, queries)
             approx = [{c.id for c in store.vector_search(q, 10)} for q in queries]

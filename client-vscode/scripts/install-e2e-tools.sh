@@ -34,8 +34,8 @@ for pkg in "${APT_PACKAGES[@]}"; do
 done
 if [ "${#missing_apt[@]}" -gt 0 ]; then
   log "apt: installing ${missing_apt[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >&2
+  as_root apt-get -o DPkg::Lock::Timeout=300 -o Acquire::Retries=3 update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -o Acquire::Retries=3 install -y -qq --no-install-recommends "${missing_apt[@]}" >&2
 else
   log "apt: all present"
 fi

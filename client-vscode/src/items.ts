@@ -54,20 +54,34 @@ export function uriPath(uri: string): string {
   }
 }
 
-/**
- * The hit's path relative to the workspace folder that holds it (forward slashes),
- * prefixed with the folder's name when there are several folders.
- */
-export function relativePath(uri: string, folderUris: readonly string[]): string {
+/** A workspace folder as VS Code names it. */
+export interface FolderRef {
+  uri: string;
+  name: string;
+}
+
+export interface HitLocation {
+  /** The name of the folder holding the file, only when the workspace has several. */
+  folder?: string;
+  /** Relative to that folder (forward slashes), or absolute outside every folder. */
+  path: string;
+}
+
+/** Where a hit is, in the workspace's terms: the innermost folder holding it wins. */
+export function hitLocation(uri: string, folders: readonly FolderRef[]): HitLocation {
   const path = uriPath(uri);
-  for (const folderUri of folderUris) {
-    const folder = uriPath(folderUri).replace(/\/+$/, '');
-    if (path.startsWith(folder + '/')) {
-      const inside = path.slice(folder.length + 1);
-      return folderUris.length > 1 ? `${basename(folder)}/${inside}` : inside;
+  let best: { folder: FolderRef; root: string } | undefined;
+  for (const folder of folders) {
+    const root = uriPath(folder.uri).replace(/\/+$/, '');
+    if (path.startsWith(root + '/') && (!best || root.length > best.root.length)) {
+      best = { folder, root };
     }
   }
-  return path;
+  if (!best) {
+    return { path };
+  }
+  const inside = path.slice(best.root.length + 1);
+  return folders.length > 1 ? { folder: best.folder.name, path: inside } : { path: inside };
 }
 
 export function basename(path: string): string {
@@ -86,19 +100,20 @@ export function previewLine(preview: string): string {
   return collapsed.length > PREVIEW_MAX ? collapsed.slice(0, PREVIEW_MAX - 1) + '…' : collapsed;
 }
 
-export function hitToItem(hit: Hit, folderUris: readonly string[]): HitItem {
-  const path = relativePath(hit.uri, folderUris);
+export function hitToItem(hit: Hit, folders: readonly FolderRef[]): HitItem {
+  const { folder, path } = hitLocation(hit.uri, folders);
   const line = hit.range.start.line + 1;
   const name = hit.symbol ?? basename(path);
   return {
     label: `$(${kindIcon(hit.kind)}) ${name}`,
-    description: `${path}:${line}`,
+    // The folder first, as VS Code's own Quick Open shows it in a multi-root workspace.
+    description: folder ? `${folder} • ${path}:${line}` : `${path}:${line}`,
     detail: previewLine(hit.preview),
     alwaysShow: true,
     hit,
   };
 }
 
-export function hitsToItems(hits: readonly Hit[], folderUris: readonly string[]): HitItem[] {
-  return hits.map((hit) => hitToItem(hit, folderUris));
+export function hitsToItems(hits: readonly Hit[], folders: readonly FolderRef[]): HitItem[] {
+  return hits.map((hit) => hitToItem(hit, folders));
 }

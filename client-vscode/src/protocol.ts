@@ -1,6 +1,8 @@
 /**
- * The wire types of codeseek's custom LSP methods (see shared/INTERFACES.md).
+ * The wire types of codeseek's custom LSP methods (see docs/interfaces.md).
  * Plain data only: this module must stay importable outside VS Code, by the unit tests.
+ * tests/lsp/test_launch.py compares these interfaces' fields with what the real server
+ * sends, so a field added on either side without the other fails there.
  */
 
 export const Methods = {
@@ -35,18 +37,69 @@ export interface Hit {
 
 export type IndexState = 'idle' | 'indexing' | 'error';
 
-export interface IndexStatus {
+/** A file the index left out, and why (too large, binary, unreadable, ...). */
+export interface SkippedFile {
+  path: string; // relative to its workspace folder
+  reason: string;
+  uri?: string; // only in the combined status of several folders
+}
+
+/** One workspace folder's index. */
+/** The run in progress: files while chunking, chunks with rate and time left while embedding. */
+export interface IndexProgress {
+  phase: 'discover' | 'chunk' | 'embed' | 'optimize' | 'done';
+  filesDone: number;
+  filesTotal: number;
+  chunksDone: number;
+  chunksTotal: number;
+  /** Chunks per second over the recent past. */
+  rate: number | null;
+  etaSeconds: number | null;
+  /** One line, e.g. "embedding 1,234/5,678 chunks, 85 chunks/s, about 52 s left". */
+  message: string;
+}
+
+export interface FolderStatus {
   state: IndexState;
   files: number;
   chunks: number;
   pending: number;
+  /** Chunks with a vector; the others are found by their words until they get one. */
+  embedded: number;
+  /** Chunks that get a vector (import blocks and the like never do). */
+  denseTotal: number;
+  densePercent: number;
+  /** Every file chunked by a finished run, and every vector in. */
+  complete: boolean;
+  /** What is going on, in a line ("the index is damaged; rebuilding it"). */
+  message: string | null;
+  progress: IndexProgress | null;
+  /** Secrets masked before indexing, per file (path, or URI in a combined status). */
+  secrets: Record<string, number>;
   provider: string | null;
+  providerReason: string | null;
   model: string | null;
   dimensions: number | null;
   lastIndexedAt: string | null;
   lastError: string | null;
-  // The server may add more (skipped files, store path); shown in the status details.
-  [extra: string]: unknown;
+  skipped: SkippedFile[];
+  storePath: string | null;
+  embedderAvailable: boolean;
+}
+
+/** Folder-level entries carry their folder. */
+export interface RootStatus extends FolderStatus {
+  uri: string;
+}
+
+/**
+ * The whole workspace: totals over its folders (the busiest state, the first error),
+ * each folder's own under `roots`.
+ */
+export interface IndexStatus extends FolderStatus {
+  roots: RootStatus[];
+  /** The folder, when there is exactly one. */
+  uri?: string;
 }
 
 export interface SearchParams {
@@ -61,6 +114,13 @@ export interface SearchParams {
 export interface SearchResult {
   results: Hit[];
   index: IndexStatus;
+  /** The mode the server used: `lexical` when the embedder could not answer. */
+  mode: SearchMode;
+  /** True when the search was not the one asked for, or a folder failed; `message` says why. */
+  degraded: boolean;
+  message: string | null;
+  /** How much of the least-embedded folder has its vectors: below 100, part is matched by words only. */
+  densePercent: number;
 }
 
 export interface RelatedParams {

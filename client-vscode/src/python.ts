@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import * as vscode from 'vscode';
-import { classifyProbe, PROBE_ARGS, type ProbeOutcome } from './interpreter';
+import { classifyProbe, type ProbeOutcome, type ProcessSpec } from './interpreter';
 
 /** The part of the Python extension's API we use (ms-python.python, `environments`). */
 interface PythonExtensionApi {
@@ -74,10 +74,10 @@ export async function onPythonInterpreterChanged(listener: () => void): Promise<
   }
 }
 
-/** Ask `python` whether it can import codeseek, without starting the server. */
-export function probeCodeseek(python: string, env: NodeJS.ProcessEnv, cwd: string | undefined): Promise<ProbeOutcome> {
+/** Ask the interpreter whether it can import codeseek, without starting the server (`probeSpawn`). */
+export function probeCodeseek(probe: ProcessSpec): Promise<ProbeOutcome> {
   return new Promise((resolve) => {
-    execFile(python, [...PROBE_ARGS], { env, cwd, timeout: PROBE_TIMEOUT_MS }, (error, _stdout, stderr) => {
+    execFile(probe.command, probe.args, { ...probe.options, timeout: PROBE_TIMEOUT_MS }, (error, _stdout, stderr) => {
       let spawnErrorCode =
         error && typeof (error as NodeJS.ErrnoException).code === 'string'
           ? (error as NodeJS.ErrnoException).code

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { hitsToItems } from './items';
 import { Methods, type RelatedParams, type RelatedResult } from './protocol';
-import { openHit } from './search';
+import { openHit, workspaceFolders } from './search';
 import type { CodeseekServer } from './server';
 
 const RELATED_LIMIT = 10;
@@ -39,8 +39,7 @@ export async function findRelated(server: CodeseekServer): Promise<void> {
     await vscode.commands.executeCommand('editor.action.peekLocations', editor.document.uri, position, locations, 'peek');
     return;
   }
-  const folders = (vscode.workspace.workspaceFolders ?? []).map((folder) => folder.uri.toString());
-  const picked = await vscode.window.showQuickPick(hitsToItems(result.results, folders), {
+  const picked = await vscode.window.showQuickPick(hitsToItems(result.results, workspaceFolders()), {
     title: `codeseek: Related to ${vscode.workspace.asRelativePath(editor.document.uri)}:${position.line + 1}`,
     placeHolder: 'Related code, most similar first',
     matchOnDescription: true,

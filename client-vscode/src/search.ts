@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
-import { type HitItem, hitsToItems } from './items';
+import { type FolderRef, type HitItem, hitsToItems } from './items';
 import { type Hit, Methods, type SearchMode, SEARCH_MODES, type SearchParams, type SearchResult } from './protocol';
+import { searchTitle } from './searchView';
 import { type CodeseekServer, errorMessage } from './server';
 
 const SEARCH_DEBOUNCE_MS = 200;
@@ -19,8 +20,8 @@ function nextMode(mode: SearchMode): SearchMode {
   return SEARCH_MODES[(SEARCH_MODES.indexOf(mode) + 1) % SEARCH_MODES.length] ?? 'hybrid';
 }
 
-function folderUris(): string[] {
-  return (vscode.workspace.workspaceFolders ?? []).map((folder) => folder.uri.toString());
+export function workspaceFolders(): FolderRef[] {
+  return (vscode.workspace.workspaceFolders ?? []).map((folder) => ({ uri: folder.uri.toString(), name: folder.name }));
 }
 
 function toRange(hit: Hit): vscode.Range {
@@ -64,8 +65,8 @@ export function showSearch(server: CodeseekServer, log: vscode.LogOutputChannel,
     iconPath: new vscode.ThemeIcon(MODE_ICONS[mode]),
     tooltip: `Mode: ${mode}. Click for ${nextMode(mode)}.`,
   });
-  const decorate = (note?: string): void => {
-    picker.title = `codeseek: Search (${mode})${note ? ' · ' + note : ''}`;
+  const decorate = (result?: SearchResult): void => {
+    picker.title = searchTitle(mode, result);
     picker.placeholder = 'Describe the code you are looking for, or type words that are in it';
     picker.buttons = [modeButton()];
   };
@@ -88,9 +89,12 @@ export function showSearch(server: CodeseekServer, log: vscode.LogOutputChannel,
       if (source.token.isCancellationRequested) {
         return;
       }
-      const items: SearchItem[] = hitsToItems(result.results, folderUris());
+      const items: SearchItem[] = hitsToItems(result.results, workspaceFolders());
       picker.items = items.length > 0 ? items : [{ label: `$(info) No matches for "${query}"`, alwaysShow: true }];
-      decorate(result.index.state === 'indexing' ? 'indexing, results may be incomplete' : undefined);
+      if (result.degraded) {
+        log.warn(`Search for "${query}" was answered in ${result.mode} mode: ${result.message ?? 'no reason given'}`);
+      }
+      decorate(result);
     } catch (error) {
       if (source.token.isCancellationRequested || isCancellation(error)) {
         return;

@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import * as os from 'node:os';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import {
   type CancellationToken,
@@ -18,10 +21,15 @@ import {
 } from 'vscode-languageclient/node';
 import {
   chooseServerLaunch,
+  crashSummary,
   describeLaunch,
   installCommand,
   launchOrigin,
+  OutputTail,
+  probeSpawn,
+  type ProcessSpec,
   type ServerLaunch,
+  serverSpawn,
 } from './interpreter';
 import { Methods, type IndexStatus } from './protocol';
 import { onPythonInterpreterChanged, probeCodeseek, pythonExtensionInterpreter } from './python';
@@ -65,6 +73,12 @@ export class CodeseekServer implements vscode.Disposable {
   /** Why the server is not running, for commands that need it. */
   private unavailableReason = 'the codeseek server has not started yet';
   private launch: ServerLaunch | undefined;
+  /** What the server wrote to stderr since it last started: the pop-up after a crash quotes it. */
+  private readonly stderrTail = new OutputTail();
+  /** Resolves when the last server process has exited and closed its output. */
+  private serverClosed: Promise<void> = Promise.resolve();
+  /** Whether the last server process answered `initialize`. */
+  private serverRan = false;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -80,7 +94,8 @@ export class CodeseekServer implements vscode.Disposable {
           this.scheduleSettingsPush();
         }
       }),
-      vscode.workspace.onDidChangeWorkspaceFolders(() => this.scheduleRestart('the workspace folders changed')),
+      // One server serves every folder: the client forwards added and removed folders to it.
+      vscode.workspace.onDidChangeWorkspaceFolders(() => void this.onFoldersChanged()),
       context.secrets.onDidChange((event) => {
         if (event.key === VOYAGE_SECRET_KEY) {
           this.scheduleRestart('the Voyage API key changed');
@@ -95,7 +110,13 @@ export class CodeseekServer implements vscode.Disposable {
     }).then((disposable) => disposable && this.disposables.push(disposable));
   }
 
-  /** The settings the server gets: only what the user set, so `codeseek.toml` still applies. */
+  /**
+   * The settings the server gets: only what the user set, so `codeseek.toml` still applies.
+   * One server serves every folder with one set of settings: the first folder's, as for
+   * the interpreter (its own, else the workspace's, else the user's). Adding a folder
+   * therefore changes nothing for the first; another folder that needs other settings
+   * says so in its `codeseek.toml`.
+   */
   currentSettings(): ServerSettings {
     const config = vscode.workspace.getConfiguration('codeseek', this.folder()?.uri);
     return serverSettings((key: ServerSettingKey) => {
@@ -176,8 +197,57 @@ export class CodeseekServer implements vscode.Disposable {
     }
   }
 
+  /** The first folder: its interpreter and launch settings start the one server. */
   private folder(): vscode.WorkspaceFolder | undefined {
     return vscode.workspace.workspaceFolders?.[0];
+  }
+
+  private async chooseLaunch(folder: vscode.WorkspaceFolder): Promise<ServerLaunch> {
+    const config = vscode.workspace.getConfiguration('codeseek', folder.uri);
+    const serverCommand = config.get<string[]>('serverCommand', []);
+    const pythonPath = config.get<string>('pythonPath', '');
+    const usesSettings = serverCommand.some((part) => part.trim() !== '') || pythonPath.trim() !== '';
+    return chooseServerLaunch({
+      serverCommand,
+      pythonPath,
+      pythonExtensionInterpreter: usesSettings ? undefined : await pythonExtensionInterpreter(folder.uri, this.log),
+      workspaceFolder: folder.uri.fsPath,
+      home: os.homedir(),
+      env: process.env,
+      platform: process.platform,
+    });
+  }
+
+  /**
+   * Folders added or removed: the running server hears of it from the client. Restart only
+   * when there is no server yet, no folder left, or the first folder now asks for another
+   * interpreter.
+   */
+  private async onFoldersChanged(): Promise<void> {
+    const folder = this.folder();
+    if (!folder || !this.client) {
+      this.scheduleRestart('the workspace folders changed');
+      return;
+    }
+    const launch = await this.chooseLaunch(folder);
+    if (launch.command !== this.launch?.command || launch.args.join('\0') !== this.launch.args.join('\0')) {
+      this.scheduleRestart('the workspace folders changed the server command');
+    }
+  }
+
+  /**
+   * An empty folder that codeseek owns, for the server to run in (see `serverSpawn`): under
+   * the extension's global storage, else a new private temporary folder.
+   */
+  private async neutralDirectory(): Promise<string> {
+    const dir = join(this.context.globalStorageUri.fsPath, 'server-cwd');
+    try {
+      await mkdir(dir, { recursive: true });
+      return dir;
+    } catch (error) {
+      this.log.warn(`Cannot create ${dir} (${errorMessage(error)}); the server runs from a temporary folder.`);
+      return mkdtemp(join(os.tmpdir(), 'codeseek-'));
+    }
   }
 
   private async startOnce(): Promise<void> {
@@ -189,41 +259,29 @@ export class CodeseekServer implements vscode.Disposable {
       return;
     }
     this.status.set({ kind: 'starting' });
-    const config = vscode.workspace.getConfiguration('codeseek', folder.uri);
-    const serverCommand = config.get<string[]>('serverCommand', []);
-    const pythonPath = config.get<string>('pythonPath', '');
-    const usesSettings = serverCommand.some((part) => part.trim() !== '') || pythonPath.trim() !== '';
-    const launch = chooseServerLaunch({
-      serverCommand,
-      pythonPath,
-      pythonExtensionInterpreter: usesSettings ? undefined : await pythonExtensionInterpreter(folder.uri, this.log),
-      workspaceFolder: folder.uri.fsPath,
-      home: os.homedir(),
-      env: process.env,
-      platform: process.platform,
-    });
+    const launch = await this.chooseLaunch(folder);
     this.launch = launch;
-    this.log.info(`Server command: ${describeLaunch(launch)}`);
+    const neutralDir = await this.neutralDirectory();
+    this.log.info(`Server command: ${describeLaunch(launch)}, run from ${neutralDir}`);
     const env = await this.serverEnvironment();
 
-    if (launch.python && !(await this.checkInstalled(launch, launch.python, env, folder))) {
+    if (launch.python && !(await this.checkInstalled(launch, probeSpawn(launch.python, neutralDir, env)))) {
       return;
     }
 
-    const serverOptions: ServerOptions = {
-      command: launch.command,
-      args: launch.args,
-      // No `transport`: with TransportKind.stdio the client appends `--stdio`, which
-      // `codeseek serve` does not take; stdio is what it speaks by default.
-      options: { cwd: folder.uri.fsPath, env },
-    };
-    const client = new LanguageClient('codeseek', 'codeseek', serverOptions, this.clientOptions(folder));
+    const spec = serverSpawn(launch, neutralDir, env);
+    // Started here rather than by the client, to keep the tail of its stderr for the
+    // message after a crash; the client still copies all of it to the output channel.
+    // Stdio is what `codeseek serve` speaks by default (no `--stdio` argument).
+    const serverOptions: ServerOptions = () => this.spawnServer(spec);
+    const client = new QuietLanguageClient('codeseek', 'codeseek', serverOptions, this.clientOptions());
     client.registerFeature(new IndexProgressFeature(client, this.status, () => void this.refreshStatus()));
     this.client = client;
     // Also after the client restarts a crashed server by itself. Not awaited: requests
     // wait for the start to finish, and this runs while it is finishing.
     client.onDidChangeState(({ newState }) => {
       if (newState === State.Running) {
+        this.serverRan = true;
         this.applyTrace();
         void this.refreshStatus();
       }
@@ -231,21 +289,65 @@ export class CodeseekServer implements vscode.Disposable {
     try {
       await client.start();
     } catch (error) {
-      this.fail(`the server did not start: ${errorMessage(error)}`);
+      await this.reportStartFailure(errorMessage(error));
+      return;
+    }
+    // start() can also resolve when the server died during `initialize`.
+    if (!client.isRunning()) {
+      await this.reportStartFailure('it exited during start-up');
       return;
     }
     this.log.info('Server started.');
   }
 
-  private clientOptions(folder: vscode.WorkspaceFolder): LanguageClientOptions {
+  private spawnServer(spec: ProcessSpec): Promise<ReturnType<typeof spawn>> {
+    this.stderrTail.clear();
+    this.serverRan = false;
+    const child = spawn(spec.command, spec.args, { ...spec.options, stdio: 'pipe' });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => this.stderrTail.append(chunk));
+    this.serverClosed = new Promise((resolve) => {
+      child.once('close', () => resolve());
+      child.once('error', () => resolve());
+    });
+    return new Promise((resolve, reject) => {
+      child.once('spawn', () => resolve(child));
+      child.once('error', (error) => reject(new Error(`cannot run ${spec.command}: ${error.message}`)));
+    });
+  }
+
+  /**
+   * The server exited before it answered `initialize`: say why in its own words (its last
+   * stderr line, once it has all been read), not with a guess about the interpreter.
+   */
+  private async reportStartFailure(fallback: string): Promise<void> {
+    await Promise.race([this.serverClosed, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+    const why = crashSummary(this.stderrTail.toString()) ?? fallback;
+    this.fail(`the server did not start: ${why}`);
+    this.showServerFailure(`codeseek: the language server did not start: ${why}`);
+  }
+
+  private showServerFailure(message: string): void {
+    void vscode.window.showErrorMessage(message, 'Show Logs', 'Restart Server').then((choice) => {
+      if (choice === 'Show Logs') {
+        this.log.show();
+      } else if (choice === 'Restart Server') {
+        void this.restart('restart requested');
+      }
+    });
+  }
+
+  private clientOptions(): LanguageClientOptions {
     return {
-      // Hover and re-indexing on save apply to every file the server indexes.
+      // Hover and re-indexing on save apply to every file the server indexes. No
+      // `workspaceFolder`: the client then sends every folder, and later changes, to it.
       documentSelector: [{ scheme: 'file' }],
-      workspaceFolder: folder,
       outputChannel: this.log,
       traceOutputChannel: this.log,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       initializationOptions: this.currentSettings(),
+      // A failed `initialize` is reported by `reportStartFailure`, with the server's reason.
+      initializationFailedHandler: () => false,
       errorHandler: {
         error: (_error, _message, count) => ({
           action: (count ?? 0) <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
@@ -278,6 +380,15 @@ export class CodeseekServer implements vscode.Disposable {
     if (this.stopping) {
       return { action: CloseAction.DoNotRestart, handled: true };
     }
+    if (!this.serverRan) {
+      // It died before answering `initialize` (a broken install, a bad setting): starting
+      // it again would only die again. During `startOnce` its catch reports it; after a
+      // restart by the client, nothing else would.
+      if (!this.starting) {
+        void this.reportStartFailure('it exited during start-up');
+      }
+      return { action: CloseAction.DoNotRestart, handled: true };
+    }
     const now = Date.now();
     this.crashTimes = [...this.crashTimes.filter((t) => now - t < CRASH_WINDOW_MS), now];
     if (this.crashTimes.length <= MAX_CRASHES) {
@@ -286,19 +397,11 @@ export class CodeseekServer implements vscode.Disposable {
       return { action: CloseAction.Restart, handled: true };
     }
     this.fail(`the server stopped ${this.crashTimes.length} times in ${CRASH_WINDOW_MS / 60_000} minutes`);
-    void vscode.window
-      .showErrorMessage(
-        'codeseek: the language server keeps stopping. The logs say why.',
-        'Show Logs',
-        'Restart Server',
-      )
-      .then((choice) => {
-        if (choice === 'Show Logs') {
-          this.log.show();
-        } else if (choice === 'Restart Server') {
-          void this.restart('restart requested');
-        }
-      });
+    // Its own last words, not a guess: the interpreter is fine when it got this far.
+    const why = crashSummary(this.stderrTail.toString());
+    this.showServerFailure(
+      why ? `codeseek: the language server keeps stopping: ${why}` : 'codeseek: the language server keeps stopping. The logs say why.',
+    );
     return { action: CloseAction.DoNotRestart, handled: true };
   }
 
@@ -312,14 +415,10 @@ export class CodeseekServer implements vscode.Disposable {
     return env;
   }
 
-  /** True when `python` can import codeseek; otherwise tell the user how to fix it, once. */
-  private async checkInstalled(
-    launch: ServerLaunch,
-    python: string,
-    env: NodeJS.ProcessEnv,
-    folder: vscode.WorkspaceFolder,
-  ): Promise<boolean> {
-    const outcome = await probeCodeseek(python, env, folder.uri.fsPath);
+  /** True when the interpreter can import codeseek; otherwise tell the user how to fix it, once. */
+  private async checkInstalled(launch: ServerLaunch, probe: ProcessSpec): Promise<boolean> {
+    const python = probe.command;
+    const outcome = await probeCodeseek(probe);
     if (outcome.kind === 'ok') {
       return true;
     }
@@ -341,9 +440,8 @@ export class CodeseekServer implements vscode.Disposable {
             await vscode.commands.executeCommand('workbench.action.openSettings', 'codeseek.pythonPath');
           }
         });
-    } else {
-      const problem =
-        outcome.kind === 'pythonNotFound' ? `Python was not found at ${python}` : `${python} failed: ${outcome.detail}`;
+    } else if (outcome.kind === 'pythonNotFound') {
+      const problem = `Python was not found at ${python}`;
       this.fail(problem);
       this.log.error(`${problem} (${where}).`);
       void vscode.window
@@ -353,6 +451,16 @@ export class CodeseekServer implements vscode.Disposable {
             void vscode.commands.executeCommand('workbench.action.openSettings', 'codeseek.pythonPath');
           }
         });
+    } else {
+      // The interpreter exists and ran: another one is not the fix, so say what it said.
+      const problem = `${python} failed: ${outcome.detail}`;
+      this.fail(problem);
+      this.log.error(`${problem} (${where}). Its output:\n${outcome.stderr.trim()}`);
+      void vscode.window.showErrorMessage(`codeseek: ${problem}`, 'Show Logs').then((choice) => {
+        if (choice) {
+          this.log.show();
+        }
+      });
     }
     return false;
   }
@@ -395,6 +503,18 @@ export class CodeseekServer implements vscode.Disposable {
       disposable.dispose();
     }
     void this.stop();
+  }
+}
+
+/**
+ * The language client, minus its own pop-ups. It forces generic ones ("couldn't create
+ * connection to server", "Restarting server failed") that would stand beside, or before,
+ * ours, which say why in the server's words and what to do; everything still goes to the
+ * output channel.
+ */
+class QuietLanguageClient extends LanguageClient {
+  override error(message: string, data?: unknown, _showNotification?: boolean | 'force'): void {
+    super.error(message, data, false);
   }
 }
 

@@ -1,31 +1,17 @@
 /**
- * VS Code's `codeseek.*` settings to the server's configuration (INTERFACES.md, "Configuration").
+ * VS Code's `codeseek.*` settings to the server's configuration (docs/interfaces.md, "Configuration").
  *
  * Only settings the user actually set are forwarded: the server layers defaults, then
  * `codeseek.toml`, then these, so forwarding VS Code's defaults would silently override
  * the workspace's `codeseek.toml`.
  */
+import { SERVER_SETTING_KEYS } from './serverSettingKeys';
 
-/** Settings the server reads, as dotted camelCase keys under `codeseek.`. */
-export const SERVER_SETTING_KEYS = [
-  'embedder.provider',
-  'embedder.model',
-  'embedder.dimensions',
-  'embedder.queryInstruction',
-  'sglang.url',
-  'sglang.launch',
-  'sglang.modelPath',
-  'sglang.port',
-  'sglang.python',
-  'sglang.extraArgs',
-  'voyage.model',
-  'voyage.baseUrl',
-  'index.include',
-  'index.exclude',
-  'index.maxFileBytes',
-  'store.path',
-  'hover.related',
-] as const;
+/**
+ * Settings the server reads: generated from server/codeseek/config.py with their
+ * package.json entries (tests/unit/test_config_schema.py fails when either is stale).
+ */
+export { SERVER_SETTING_KEYS };
 
 export type ServerSettingKey = (typeof SERVER_SETTING_KEYS)[number];
 

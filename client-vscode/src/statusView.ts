@@ -2,6 +2,7 @@
  * What the status bar item says in each state of the server and index. Pure, so the
  * wording is unit-tested; `status.ts` applies it to the real item.
  */
+import { basename, uriPath } from './items';
 import type { IndexStatus } from './protocol';
 
 export interface IndexProgress {
@@ -66,6 +67,14 @@ function statusTooltip(status: IndexStatus): string {
   }
   if (status.pending > 0) {
     lines.push(`${number.format(status.pending)} files waiting to be indexed`);
+  }
+  if (status.roots.length > 1) {
+    for (const root of status.roots) {
+      const state = root.state === 'idle' ? '' : ` (${root.state})`;
+      lines.push(
+        `  ${basename(uriPath(root.uri))}: ${number.format(root.files)} files, ${number.format(root.chunks)} chunks${state}`,
+      );
+    }
   }
   if (status.lastIndexedAt) {
     lines.push(`Last indexed: ${status.lastIndexedAt}`);

@@ -1,8 +1,12 @@
-"""The command line: parse, delegate to the engine, print.
+"""The command line: parse, delegate to the folder's service, print.
 
 Exit codes: 0 success, 2 usage or configuration error, 1 runtime failure; each error is
-one line on stderr. Progress goes to stderr, and only when it is a terminal; `--json`
-output goes to stdout.
+one line on stderr, never a traceback. Progress goes to stderr: a bar on a terminal, a
+plain line every few seconds anywhere else; `--json` output goes to stdout.
+
+Only what a command needs is imported: `status`, `related` and a lexical `search` never
+import torch or load a model (the index's identity comes from the settings and the
+index's own record), and a hybrid search loads the model once.
 """
 
 from __future__ import annotations
@@ -13,21 +17,44 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from codeseek import __version__
-from codeseek.config import Config, ConfigProblem, load_config
-from codeseek.errors import CodeseekError, ConfigError, IndexCancelled, WorkspaceError
-from codeseek.indexer import IndexProgress, IndexReport
-from codeseek.search import MODES, SearchRequest
+from codeseek.cli_config import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    flag_settings,
+    load_cli_config,
+    workspace_path,
+)
+from codeseek.errors import (
+    CodeseekError,
+    ConfigError,
+    IndexCancelled,
+    StoreDamaged,
+    UsageError,
+    WorkspaceError,
+)
+from codeseek.model import IndexProgress, Phase, format_duration
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+if TYPE_CHECKING:
+    from codeseek.indexer import IndexReport
+    from codeseek.model import Hit, IndexStatus
+    from codeseek.service import FolderService
 
-
-class UsageError(Exception):
-    """A bad command line: exit 2."""
+MODES = ("hybrid", "semantic", "lexical")
+# A search in a folder never indexed embeds the new index right away when that is quick
+# (about this many chunks, seconds on a CPU); a larger folder is searched by its words
+# at once and `codeseek index` embeds the rest.
+SEARCH_EMBEDS_UP_TO = 1500
+# Without a terminal, a plain progress line at most this often.
+PLAIN_PROGRESS_INTERVAL = 5.0
+# eval's one-vector-per-function baseline row (evaluation/baseline.py's BASELINE_MODE,
+# named here so that the command line does not import the evaluation package).
+BASELINE_MODE = "functions"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -90,7 +117,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--limit", type=int, help="evaluate at most N queries (fixed-seed sample)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mode", action="append", choices=MODES, help="modes to evaluate (default: all)")
+    p.add_argument(
+        "--mode",
+        action="append",
+        choices=(*MODES, BASELINE_MODE),
+        help=f"modes to evaluate (default: all; '{BASELINE_MODE}' is a one-vector-per-function baseline)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting for this evaluation, as in codeseek.toml (e.g. reranker.candidates=20; repeatable)",
+    )
+    p.add_argument(
+        "--index-cache",
+        metavar="DIR",
+        help="keep the evaluation's indexes in DIR: a later run re-embeds only changed code",
+    )
+    p.add_argument(
+        "--no-latency",
+        action="store_true",
+        help="rank only: embed each query once for all modes and weights, and time nothing",
+    )
     p.add_argument(
         "--lexical-weight",
         type=float,
@@ -122,106 +170,99 @@ def _common_eval(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-v", "--verbose", action="store_true")
 
 
-def flag_settings(args: argparse.Namespace) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    embedder = getattr(args, "embedder", None)
-    if isinstance(embedder, str):
-        settings["embedder.provider"] = embedder
-    if getattr(args, "model", None):
-        settings["embedder.model"] = args.model
-    if getattr(args, "dims", None) is not None:
-        settings["embedder.dimensions"] = args.dims
-    if getattr(args, "store", None):
-        settings["store.path"] = str(Path(args.store).expanduser().absolute())
-    return settings
-
-
-def load_cli_config(root: Path, args: argparse.Namespace, err: TextIO) -> Config:
-    """Config for a command: flag errors are usage errors; file errors are warnings."""
-    config, problems = load_config(root if root.is_dir() else None, (flag_settings(args), "command line"))
-    flag_problems = [p for p in problems if p.source == "command line"]
-    if flag_problems:
-        raise UsageError(_flag_message(flag_problems[0]))
-    for problem in problems:
-        print(f"codeseek: warning: {problem}", file=err)
-    return config
-
-
-def _flag_message(problem: ConfigProblem) -> str:
-    flag = {
-        "embedder.provider": "--embedder",
-        "embedder.model": "--model",
-        "embedder.dimensions": "--dims",
-        "store.path": "--store",
-    }.get(problem.key, problem.key)
-    return f"{flag}: {problem.message}"
-
-
 class Progress:
-    """A one-line progress bar on a terminal's stderr; silent anywhere else."""
+    """Progress of an index run on stderr: a tqdm bar on a terminal (files while
+    chunking, chunks with their rate and time left while embedding); elsewhere a plain
+    line every few seconds once a run has taken that long, so a CI log or a pipe shows
+    that work moves while a quick run stays quiet."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        interval: float = PLAIN_PROGRESS_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream
-        self.enabled = stream.isatty()
-        self._last = 0.0
-        self._width = 0
+        self.terminal = stream.isatty()
+        self.interval = interval
+        self._clock = clock
+        self._bar: Any = None
+        self._phase: Phase | None = None
+        self._started = clock()
+        self._last_line = self._started
+        self._last_text = ""
 
     def __call__(self, p: IndexProgress) -> None:
-        if not self.enabled:
+        if self.terminal:
+            self._draw(p)
             return
-        now = time.monotonic()
-        if (
-            p.phase == "index"
-            and p.files_total
-            and p.files_done not in (0, p.files_total)
-            and now - self._last < 0.1
-        ):
+        now = self._clock()
+        text = p.summary()
+        if p.phase not in (Phase.CHUNK, Phase.EMBED) or not text or text == self._last_text:
             return
-        self._last = now
-        if p.phase == "index" and p.files_total:
-            filled = int(30 * p.files_done / p.files_total)
-            line = f"indexing [{'#' * filled}{'.' * (30 - filled)}] {p.files_done}/{p.files_total} files"
+        if now - self._last_line >= self.interval:
+            self._last_line, self._last_text = now, text
+            print(f"codeseek: {text}", file=self.stream, flush=True)
+
+    def _draw(self, p: IndexProgress) -> None:
+        if p.phase not in (Phase.CHUNK, Phase.EMBED) or not (p.files_total or p.chunks_total):
+            return
+        if p.phase is not self._phase:
+            self.done()
+            from tqdm import tqdm
+
+            self._phase = p.phase
+            total = p.files_total if p.phase is Phase.CHUNK else p.chunks_total
+            unit = "files" if p.phase is Phase.CHUNK else "chunks"
+            desc = "chunking" if p.phase is Phase.CHUNK else "embedding"
+            self._bar = tqdm(
+                total=total, unit=f" {unit}", desc=desc, file=self.stream, dynamic_ncols=True, leave=False
+            )
+        bar = self._bar
+        if p.phase is Phase.CHUNK:
+            bar.n = p.files_done
+            bar.set_postfix_str(f"{p.chunks_done:,} chunks", refresh=False)
         else:
-            line = p.message
-        pad = max(0, self._width - len(line))
-        self.stream.write("\r" + line + " " * pad)
-        self._width = len(line)
-        self.stream.flush()
+            bar.total = max(bar.total or 0, p.chunks_total)
+            bar.n = p.chunks_done
+            if p.eta_seconds is not None:
+                bar.set_postfix_str(format_duration(p.eta_seconds) + " left", refresh=False)
+        bar.refresh()
 
     def done(self) -> None:
-        if self.enabled and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self.stream.flush()
-            self._width = 0
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
-def _workspace(path: str) -> Path:
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise WorkspaceError(f"{path}: no such directory")
-    if not root.is_dir():
-        raise WorkspaceError(f"{path}: not a directory")
-    return root.resolve()
+def _service(root: Path, args: argparse.Namespace, err: TextIO) -> FolderService:
+    from codeseek.service import FolderService
+
+    return FolderService(root, load_cli_config(root, args, err))
 
 
-def _engine(root: Path, args: argparse.Namespace, err: TextIO) -> Any:
-    from codeseek.engine import Engine
-
-    return Engine(root, load_cli_config(root, args, err))
-
-
-def _index(engine: Any, full: bool, err: TextIO) -> IndexReport:
+def _index(service: FolderService, err: TextIO, *, full: bool = False, embed: bool = True) -> IndexReport:
+    """An index run with progress; a store found damaged mid-run is healed and the run
+    done again, once."""
     progress = Progress(err)
     try:
-        return engine.index(full=full, progress=progress)
+        try:
+            return service.index(full=full, embed=embed, progress=progress)
+        except StoreDamaged as exc:
+            progress.done()
+            print(f"codeseek: the index was damaged ({exc}); rebuilding it", file=err)
+            return service.index(full=full, embed=embed, progress=progress)
     finally:
         progress.done()
 
 
 def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    root = _workspace(args.path)
-    engine = _engine(root, args, err)
-    report = _index(engine, args.full, err)
+    root = workspace_path(args.path)
+    service = _service(root, args, err)
+    try:
+        report = _index(service, err, full=args.full)
+    finally:
+        service.close()
     if args.json:
         data = {
             "files": report.files,
@@ -231,24 +272,28 @@ def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "removed": report.removed,
             "chunks_embedded": report.chunks_embedded,
             "chunks_cached": report.chunks_cached,
-            "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+            "chunks_pending": report.chunks_pending,
+            "skipped": [s.to_json() for s in report.skipped],
+            "repairs": report.repairs,
             "seconds": round(report.seconds, 3),
             "timings": {k: round(v, 3) for k, v in report.timings.items()},
         }
         print(json.dumps(data, indent=2), file=out)
-    else:
-        print(
-            f"indexed {report.indexed} files ({report.chunks_embedded} chunks embedded, "
-            f"{report.chunks_cached} from cache), {report.unchanged} unchanged, {report.removed} removed; "
-            f"{report.files} files and {report.chunks} chunks in the index ({report.seconds:.1f}s)",
-            file=out,
-        )
-        if report.skipped:
-            print(f"skipped {len(report.skipped)} files (see 'codeseek status')", file=out)
+        return EXIT_OK
+    for repair in report.repairs:
+        print(f"codeseek: repaired the index: {repair}", file=err)
+    print(
+        f"indexed {report.indexed} files ({report.chunks_embedded} chunks embedded, "
+        f"{report.chunks_cached} from cache), {report.unchanged} unchanged, {report.removed} removed; "
+        f"{report.files} files and {report.chunks} chunks in the index ({report.seconds:.1f}s)",
+        file=out,
+    )
+    if report.skipped:
+        print(f"skipped {len(report.skipped)} files (see 'codeseek status')", file=out)
     return EXIT_OK
 
 
-def _print_hits(hits: Sequence[Any], out: TextIO) -> None:
+def _print_hits(hits: Sequence[Hit], out: TextIO) -> None:
     if not hits:
         print("no results", file=out)
         return
@@ -260,31 +305,86 @@ def _print_hits(hits: Sequence[Any], out: TextIO) -> None:
             print(f"    {hit.preview}", file=out)
 
 
+def _ensure_index(service: FolderService, root: Path, args: argparse.Namespace, err: TextIO) -> None:
+    """A folder never indexed is indexed now: chunked (searchable by its words at once),
+    and embedded too when that is quick."""
+    if service.has_index():
+        return
+    if not args.json:
+        print(f"codeseek: no index for {root} yet; indexing it first", file=err)
+    report = _index(service, err, embed=False)
+    store = service.store()
+    if store is None:
+        return
+    embedded, dense = store.count_embedded()
+    if 0 < dense - embedded <= SEARCH_EMBEDS_UP_TO and args_wants_meaning(args):
+        progress = Progress(err)
+        try:
+            service.embed(progress=progress)
+        finally:
+            progress.done()
+    elif dense > embedded and not args.json:
+        print(
+            f"codeseek: {report.chunks:,} chunks are searchable by their words now; "
+            f"'codeseek index {root}' embeds them for search by meaning",
+            file=err,
+        )
+
+
+def args_wants_meaning(args: argparse.Namespace) -> bool:
+    return getattr(args, "mode", "hybrid") != "lexical"
+
+
 def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from codeseek.search import SearchRequest
+
     if args.limit < 1:
         raise UsageError("-k/--limit must be at least 1")
     if not args.query.strip():
         raise UsageError("the query is empty")
-    root = _workspace(args.workspace)
-    engine = _engine(root, args, err)
-    if not engine.has_index():
-        if not args.json:
-            print(f"codeseek: no index for {root} yet; indexing it first", file=err)
-        _index(engine, False, err)
+    root = workspace_path(args.workspace)
     include = [g for g in args.glob if not g.startswith("!")]
     exclude = [g[1:] for g in args.glob if g.startswith("!")]
-    result = engine.search(
-        SearchRequest(
-            args.query, args.limit, args.mode, [lang.lower() for lang in args.lang], include, exclude
-        )
+    request = SearchRequest(
+        args.query, args.limit, args.mode, [lang.lower() for lang in args.lang], include, exclude
     )
+    from codeseek.search import check_request
+
+    check_request(request)  # a bad --lang or --glob says so before any work
+    service = _service(root, args, err)
+    try:
+        _ensure_index(service, root, args, err)
+        try:
+            result = _search_loading_what_it_needs(service, request)
+        except StoreDamaged as exc:
+            print(f"codeseek: the index is damaged ({exc}); rebuilding it", file=err)
+            _index(service, err, embed=False)
+            result = _search_loading_what_it_needs(service, request)
+    finally:
+        service.close()
     if result.degraded:
         print(f"codeseek: warning: {result.degraded}", file=err)
+    if result.dense_percent < 100 and args.mode != "lexical":
+        print(
+            f"codeseek: note: {result.dense_percent}% of the index is embedded so far; "
+            "the rest is matched by its words ('codeseek index' finishes it)",
+            file=err,
+        )
     if args.json:
         print(json.dumps([h.to_json() for h in result.hits], indent=2), file=out)
     else:
         _print_hits(result.hits, out)
     return EXIT_OK
+
+
+def _search_loading_what_it_needs(service: FolderService, request: Any) -> Any:
+    """A lexical search never loads the model; a dense one loads it only when the index
+    has vectors to compare with."""
+    if request.mode != "lexical" and service.embedder is None:
+        store = service.store()
+        if store is not None and store.count_embedded()[0] > 0:
+            service.load_embedder()
+    return service.search(request)
 
 
 def parse_location(location: str) -> tuple[str, int]:
@@ -295,28 +395,27 @@ def parse_location(location: str) -> tuple[str, int]:
 
 
 def cmd_related(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from codeseek.service import require_file
+
     if args.limit < 1:
         raise UsageError("-k/--limit must be at least 1")
     path, line = parse_location(args.location)
-    root = _workspace(args.workspace)
-    engine = _engine(root, args, err)
-    candidate = Path(path)
-    if not candidate.is_absolute() and not (root / candidate).exists():
-        candidate = Path.cwd() / candidate
-    rel = engine.relative(candidate)
-    if rel is None:
-        raise WorkspaceError(f"{path} is not inside the workspace {root}")
-    if not (root / rel).is_file():
-        raise WorkspaceError(f"{path}: no such file in the workspace")
-    if not engine.has_index():
-        if not args.json:
-            print(f"codeseek: no index for {root} yet; indexing it first", file=err)
-        _index(engine, False, err)
-    if engine.store.chunk_at(rel, line) is None:
-        raise WorkspaceError(
-            f"{rel}:{line} is not in the index (ignored, skipped, or past the end of the file)"
-        )
-    hits = engine.related(rel, line, args.limit)
+    root = workspace_path(args.workspace)
+    service = _service(root, args, err)
+    try:
+        candidate = path
+        if not Path(path).is_absolute() and not (root / path).exists() and (Path.cwd() / path).exists():
+            candidate = str(Path.cwd() / path)
+        rel = require_file(service, candidate)
+        _ensure_index(service, root, args, err)
+        store = service.store()
+        if store is None or store.chunk_at(rel, line) is None:
+            raise UsageError(
+                f"{rel}:{line} is not in the index (ignored, skipped, or past the end of the file)"
+            )
+        hits = service.related(rel, line, args.limit)
+    finally:
+        service.close()
     if args.json:
         print(json.dumps([h.to_json() for h in hits], indent=2), file=out)
     else:
@@ -325,37 +424,50 @@ def cmd_related(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    root = _workspace(args.workspace)
-    engine = _engine(root, args, err)
-    status = engine.status()
+    root = workspace_path(args.workspace)
+    service = _service(root, args, err)
+    status = service.status(check=True)
     if args.json:
         print(json.dumps({"workspace": str(root), **status.to_json()}, indent=2), file=out)
         return EXIT_OK
+    _print_status(root, status, out)
+    return EXIT_OK
+
+
+def _print_status(root: Path, status: IndexStatus, out: TextIO) -> None:
+    provider = status.provider or ""
     rows = [
         ("workspace", str(root)),
         ("store", status.store_path or ""),
-        ("state", status.state),
-        (
-            "provider",
-            f"{status.provider} ({status.provider_reason})" if status.provider_reason else status.provider,
-        ),
-        (
-            "model",
-            f"{status.model} ({status.dimensions} dimensions)" if status.model else "(not indexed yet)",
-        ),
-        ("files", str(status.files)),
-        ("chunks", str(status.chunks)),
-        ("last run", status.last_indexed_at or "never"),
+        ("state", status.state.value),
+        ("provider", f"{provider} ({status.provider_reason})" if status.provider_reason else provider),
+        ("model", f"{status.model} ({status.dimensions} dimensions)" if status.model else "(not known yet)"),
+        ("files", f"{status.files:,}"),
+        ("chunks", f"{status.chunks:,}"),
     ]
+    if status.dense_total:
+        rows.append(
+            ("embedded", f"{status.dense_percent}% ({status.embedded:,} of {status.dense_total:,} chunks)")
+        )
+    last = status.last_indexed_at or (
+        "never (interrupted; 'codeseek index' continues it)" if status.files else "never"
+    )
+    rows.append(("last run", last))
+    if status.message:
+        rows.append(("now", status.message))
     if status.last_error:
         rows.append(("last error", status.last_error))
+    if status.secrets:
+        total = sum(status.secrets.values())
+        rows.append(("secrets", f"{total} masked in {len(status.secrets)} files (never stored or shown)"))
     for name, value in rows:
         print(f"{name:<11}{value}", file=out)
+    for path, count in sorted(status.secrets.items()):
+        print(f"  {path}: {count} masked", file=out)
     if status.skipped:
         print(f"skipped    {len(status.skipped)} files:", file=out)
         for s in status.skipped:
-            print(f"  {s.path}: {s.reason}", file=out)
-    return EXIT_OK
+            print(f"  {s.path}: {s.why}", file=out)
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -405,8 +517,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return EXIT_USAGE
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
+    verbose = getattr(args, "verbose", False)
     logging.basicConfig(
-        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        level=logging.INFO if verbose else logging.WARNING,
         format="codeseek: %(levelname)s: %(name)s: %(message)s",
         stream=err,
     )
@@ -415,10 +528,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         return COMMANDS[args.command](args, out, err)
-    except UsageError as exc:
-        print(f"codeseek: error: {exc}", file=err)
-        return EXIT_USAGE
-    except (ConfigError, WorkspaceError) as exc:
+    except (UsageError, ConfigError, WorkspaceError) as exc:
         print(f"codeseek: error: {exc}", file=err)
         return EXIT_USAGE
     except IndexCancelled as exc:
@@ -428,10 +538,19 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         print(f"codeseek: error: {exc}", file=err)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        print("codeseek: interrupted", file=err)
+        print("codeseek: interrupted; what was indexed so far is kept and searchable", file=err)
         return 130
     except BrokenPipeError:  # `codeseek search ... | head`
         return EXIT_OK
+    except Exception as exc:
+        # A bug: one line for the user, the traceback only when they asked for details.
+        if verbose:
+            import traceback
+
+            traceback.print_exc(file=err)
+        hint = "" if verbose else " (run with -v for details)"
+        print(f"codeseek: internal error: {type(exc).__name__}: {exc}{hint}", file=err)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,7 +31,10 @@ DEFAULT_QUERY_INSTRUCTION = (
     "Given a question or description of what code does, retrieve the source code that implements it"
 )
 PROVIDERS = ("auto", "local", "sglang", "voyage")
+RERANKER_PROVIDERS = ("none", "sglang", "voyage")
+DEFAULT_RERANKER_MODELS = {"sglang": "Qwen/Qwen3-Reranker-4B", "voyage": "rerank-2.5"}
 VOYAGE_MODELS = ("voyage-code-3", "voyage-code-2")
+OBJECT_STORE_SCHEMES = ("s3", "gs", "az")
 
 
 @dataclass
@@ -47,6 +50,7 @@ class EmbedderConfig:
 @dataclass
 class SglangConfig:
     url: str | None = None  # an SGLang server that is already running
+    urls: list[str] = field(default_factory=list)  # several running servers (or one router)
     launch: bool = True  # launch and supervise one when none is given by url
     model_path: str = "Qwen/Qwen3-Embedding-4B"
     port: int | None = None  # None: a free port
@@ -71,7 +75,18 @@ class IndexConfig:
 
 @dataclass
 class StoreConfig:
-    path: str | None = None
+    path: str | None = None  # a folder, or an object-store URI (s3://, gs://, az://)
+    allow_http: bool = False  # a plain-HTTP object-store endpoint (on-premises S3-compatible storage)
+    shared: str | None = None  # URI of a team index searched at once, with a local overlay
+
+
+@dataclass
+class RerankerConfig:
+    provider: str = "none"  # none | sglang | voyage
+    model: str | None = None  # None: the provider's default (DEFAULT_RERANKER_MODELS)
+    url: str | None = None  # a running reranking server (SGLang); None: launch one
+    candidates: int = 50  # first-stage hits the reranker reorders
+    timeout: float = 2.0  # seconds; past it, search keeps the first-stage order and says so
 
 
 @dataclass
@@ -87,6 +102,7 @@ class Config:
     index: IndexConfig = field(default_factory=IndexConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     hover: HoverConfig = field(default_factory=HoverConfig)
+    reranker: RerankerConfig = field(default_factory=RerankerConfig)
 
     def copy(self) -> Config:
         return copy.deepcopy(self)
@@ -178,6 +194,16 @@ def _validate(section: str, name: str, value: Any) -> str | None:
         return "must be a TCP port (1-65535)"
     if key == "sglang.startup_timeout" and value <= 0:
         return "must be a positive number of seconds"
+    if key == "reranker.provider" and value not in RERANKER_PROVIDERS:
+        return f"must be one of {', '.join(RERANKER_PROVIDERS)}, not {value!r}"
+    if key == "reranker.candidates" and not (1 <= value <= 1000):
+        return "must be between 1 and 1000"
+    if key == "reranker.timeout" and value <= 0:
+        return "must be a positive number of seconds"
+    if key in ("store.path", "store.shared") and "://" in value:
+        scheme = value.split("://", 1)[0].lower()
+        if scheme not in OBJECT_STORE_SCHEMES:
+            return f"object-store URIs start with {', '.join(s + '://' for s in OBJECT_STORE_SCHEMES)}, not {scheme}://"
     return None
 
 

@@ -1,12 +1,17 @@
-"""discover -> diff -> chunk -> embed -> store, incrementally and safely.
+"""discover -> diff -> chunk -> store, then embed: incrementally, safely, words first.
+
+A run has two phases, so that a new workspace is searchable within seconds:
+1. **Chunk.** Every new or changed file is read, chunked and written with its full-text
+   terms; a chunk whose content is in the vector cache gets its vector at once, the
+   others wait with none. Files are committed in batches; the file's record is written
+   after its chunks, so a run killed at any point leaves an index the next run
+   completes without redoing finished files.
+2. **Embed.** Chunks without a vector are embedded in batches (open and recently
+   changed files first, when the caller says which) and their vectors filled in. An
+   interrupted phase 2 is simply continued by the next run.
 
 - An unchanged file costs a stat: size and mtime match the files table. A file whose
-  mtime changed but whose content hash did not (a `touch`, a checkout of identical
-  content) costs a read and a hash, never a re-chunk or a model call.
-- A changed file's chunks are replaced in one commit per batch (`IndexStore.replace_files`),
-  and the file's hash is written only after its chunks: a run killed at any point leaves
-  an index whose next run repairs exactly the files that were not finished.
-- Vectors are looked up by chunk content before the model is called.
+  mtime changed but whose content hash did not costs a read and a hash.
 - Runs are cancellable between batches; what was committed stays valid.
 """
 
@@ -16,6 +21,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,8 +34,9 @@ from codeseek.chunking.chunker import chunk_file
 from codeseek.config import Config
 from codeseek.embedding.base import Embedder, estimate_tokens
 from codeseek.errors import IndexCancelled
-from codeseek.model import Chunk, SkippedFile
-from codeseek.store.lance import FileRecord, IndexStore
+from codeseek.model import Chunk, IndexProgress, Phase, SkippedFile, SkipReason
+from codeseek.store.lance import IndexStore, IndexWriter
+from codeseek.store.schema import FileRecord
 from codeseek.workspace.discovery import (
     DiscoveredFile,
     IgnoreRules,
@@ -46,18 +53,24 @@ log = logging.getLogger(__name__)
 # (about 10 ms) vanishes next to embedding; small enough that progress moves and a
 # cancel or a crash loses little.
 CHUNKS_PER_BATCH = 256
+# Files read, chunked and committed together in the first phase: tree-sitter chunks
+# several MB a second, so a batch is a fraction of a second of work.
 FILES_PER_BATCH = 200
+BYTES_PER_BATCH = 4_000_000
 # Long-context models (Qwen3 reads 32k tokens) could take a whole file as one chunk;
 # retrieval wants one definition a hit, so chunks stay around a large function's size.
 MAX_CHUNK_TOKENS = 1024
+# The embedding phase compacts and re-indexes the table this often, so a long first
+# index does not leave thousands of small fragments for searches to wade through.
+OPTIMIZE_EVERY_CHUNKS = 20_000
+# The chunks/s shown is measured over this many recent seconds.
+RATE_WINDOW_S = 30.0
 
 
-@dataclass(slots=True)
-class IndexProgress:
-    phase: str  # discover | index | optimize | done
-    files_done: int = 0
-    files_total: int = 0
-    message: str = ""
+def chunk_tokens_for(max_tokens: int) -> int:
+    """How many tokens a chunk may have for a model that reads `max_tokens`: the model's
+    input with a margin for the estimate's error, capped at MAX_CHUNK_TOKENS."""
+    return max(64, min(MAX_CHUNK_TOKENS, int(max_tokens * 0.9)))
 
 
 @dataclass
@@ -69,7 +82,9 @@ class IndexReport:
     removed: int = 0
     chunks_embedded: int = 0  # chunks sent to the model
     chunks_cached: int = 0  # chunks whose vector came from the cache
+    chunks_pending: int = 0  # chunks still without a vector after the run
     skipped: list[SkippedFile] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)  # what the writer healed first
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -78,6 +93,12 @@ class IndexReport:
 
 
 ProgressCallback = Callable[[IndexProgress], None]
+#: Secrets are masked here before chunking: (path, text) -> (masked text, secrets found).
+SecretMasker = Callable[[str, str], tuple[str, int]]
+
+
+def _no_masking(path: str, text: str) -> tuple[str, int]:
+    return text, 0
 
 
 def content_hash(text: str) -> str:
@@ -86,7 +107,7 @@ def content_hash(text: str) -> str:
 
 @dataclass(slots=True)
 class _Prepared:
-    """A batch of files read, hashed and chunked, ready to embed."""
+    """A batch of files read, hashed and chunked."""
 
     records: list[FileRecord] = field(default_factory=list)
     chunks: list[Chunk] = field(default_factory=list)
@@ -97,115 +118,154 @@ class _Prepared:
     chunk_seconds: float = 0.0
 
 
+class RateMeter:
+    """Chunks per second over the recent past, and the time left at that pace."""
+
+    def __init__(self, window: float = RATE_WINDOW_S) -> None:
+        self._window = window
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def add(self, done: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self._samples.append((now, done))
+        while len(self._samples) > 2 and now - self._samples[0][0] > self._window:
+            self._samples.popleft()
+
+    def rate(self) -> float | None:
+        if len(self._samples) < 2:
+            return None
+        (t0, d0), (t1, d1) = self._samples[0], self._samples[-1]
+        return (d1 - d0) / (t1 - t0) if t1 > t0 and d1 > d0 else None
+
+    def eta(self, remaining: int) -> float | None:
+        rate = self.rate()
+        return remaining / rate if rate and remaining > 0 else None
+
+
 class Indexer:
-    def __init__(self, root: Path, config: Config, store: IndexStore, embedder: Embedder) -> None:
+    """One run's worth of work on one workspace; the caller holds the store's writer."""
+
+    def __init__(
+        self,
+        root: Path,
+        config: Config,
+        store: IndexStore,
+        *,
+        chunk_tokens: int,
+        embedder: Embedder | None = None,
+        rules: IgnoreRules | None = None,
+        mask_secrets: SecretMasker = _no_masking,
+    ) -> None:
         self.root = root
         self.config = config
         self.store = store
         self.embedder = embedder
-        # Chunks must fit the model's input, header included; a small margin absorbs
-        # the estimate's error on unusual text.
-        self.chunk_tokens = max(64, min(MAX_CHUNK_TOKENS, int(embedder.max_tokens * 0.9)))
+        self.chunk_tokens = chunk_tokens
+        self.rules = rules
+        self.mask_secrets = mask_secrets
 
-    # -- public ----------------------------------------------------------------
+    # -- phase 1: chunk ------------------------------------------------------------
 
     def run(
         self,
+        writer: IndexWriter,
+        *,
         full: bool = False,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> IndexReport:
-        """Bring the index up to date with the whole workspace."""
+        """Bring the chunks up to date with the whole workspace (phase 1)."""
         started = time.perf_counter()
-        report = IndexReport()
+        report = IndexReport(repairs=list(writer.repairs))
         notify = progress or (lambda p: None)
-        with self.store.lock.held():
-            if full:
-                self.store.clear()
-            notify(IndexProgress("discover", message="discovering files"))
-            t = time.perf_counter()
-            found = discover(
-                self.root,
-                include=self.config.index.include,
-                exclude=self.config.index.exclude,
-                max_file_bytes=self.config.index.max_file_bytes,
-            )
-            records = self.store.file_records()
-            report.add_time("discover", time.perf_counter() - t)
-            report.skipped = list(found.skipped)
-            present = {f.path for f in found.files}
-            gone = [p for p in records if p not in present]
-            if gone:
-                self.store.delete_files(gone)
-                report.removed += len(gone)
-            candidates = [f for f in found.files if self._maybe_changed(f, records.get(f.path))]
-            report.unchanged = len(found.files) - len(candidates)
-            self._index_files(candidates, records, report, notify, cancel)
-            self._finish(report, notify, changed=bool(candidates or gone))
+        if full:
+            writer.clear()
+        notify(IndexProgress(Phase.DISCOVER, message="discovering files"))
+        t = time.perf_counter()
+        if self.rules is not None:
+            self.rules.refresh()  # an ignore file may have changed since
+        config = self.config.index
+        found = discover(
+            self.root,
+            include=config.include,
+            exclude=config.exclude,
+            max_file_bytes=config.max_file_bytes,
+            rules=self.rules,
+        )
+        records = writer.file_records()
+        report.add_time("discover", time.perf_counter() - t)
+        report.skipped = list(found.skipped)
+        present = {f.path for f in found.files}
+        gone = [p for p in records if p not in present]
+        if gone:
+            writer.delete_files(gone)
+            report.removed += len(gone)
+        candidates = [f for f in found.files if _maybe_changed(f, records.get(f.path))]
+        report.unchanged = len(found.files) - len(candidates)
+        self._chunk_files(writer, candidates, records, report, notify, cancel)
+        self._record_run(writer, report, checked=None)
         report.seconds = time.perf_counter() - started
         return report
 
     def update_paths(
         self,
+        writer: IndexWriter,
         rel_paths: Iterable[str],
+        *,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> IndexReport:
-        """Re-index just these paths (a save, a watcher batch). A directory, a vanished
-        directory or a changed ignore file falls back to a full (cheap) run."""
+        """Re-chunk just these paths (a save, a watcher batch). A directory, a vanished
+        directory or a changed ignore file falls back to a whole (cheap) run."""
         paths = sorted({p.strip("/") for p in rel_paths if p.strip("/")})
         if any(is_ignore_file(p) or (self.root / p).is_dir() for p in paths):
-            return self.run(progress=progress, cancel=cancel)
+            if self.rules is not None:
+                self.rules.refresh()
+            return self.run(writer, progress=progress, cancel=cancel)
         started = time.perf_counter()
-        report = IndexReport()
+        report = IndexReport(repairs=list(writer.repairs))
         notify = progress or (lambda p: None)
-        with self.store.lock.held():
-            records = self.store.file_records()
-            if any(p not in records and not (self.root / p).exists() for p in paths):
-                # Maybe a directory that was deleted or moved away: drop what was under it.
-                prefixes = tuple(p + "/" for p in paths)
-                under = [r for r in records if r.startswith(prefixes)]
-                if under:
-                    self.store.delete_files(under)
-                    report.removed += len(under)
-            rules = IgnoreRules.load(self.root, self.config.index.include, self.config.index.exclude)
-            candidates: list[DiscoveredFile] = []
-            removed: list[str] = []
-            for path in paths:
-                result = check_file(self.root, path, rules, self.config.index.max_file_bytes)
-                if isinstance(result, DiscoveredFile):
-                    if self._maybe_changed(result, records.get(path)):
-                        candidates.append(result)
-                    else:
-                        report.unchanged += 1
-                    continue
-                if isinstance(result, SkippedFile):
-                    report.skipped.append(result)
-                if path in records:
-                    removed.append(path)
-            if removed:
-                self.store.delete_files(removed)
-                report.removed += len(removed)
-            self._index_files(candidates, records, report, notify, cancel)
-            self._finish(report, notify, changed=bool(candidates or removed), checked=set(paths))
+        records = writer.file_records()
+        if any(p not in records and not (self.root / p).exists() for p in paths):
+            # Maybe a directory that was deleted or moved away: drop what was under it.
+            prefixes = tuple(p + "/" for p in paths)
+            under = [r for r in records if r.startswith(prefixes)]
+            if under:
+                writer.delete_files(under)
+                report.removed += len(under)
+        rules = self.rules or IgnoreRules.load(
+            self.root, self.config.index.include, self.config.index.exclude
+        )
+        candidates: list[DiscoveredFile] = []
+        removed: list[str] = []
+        for path in paths:
+            result = check_file(self.root, path, rules, self.config.index.max_file_bytes)
+            if isinstance(result, DiscoveredFile):
+                if _maybe_changed(result, records.get(path)):
+                    candidates.append(result)
+                else:
+                    report.unchanged += 1
+                continue
+            if isinstance(result, SkippedFile):
+                report.skipped.append(result)
+            if path in records:
+                removed.append(path)
+        if removed:
+            writer.delete_files(removed)
+            report.removed += len(removed)
+        self._chunk_files(writer, candidates, records, report, notify, cancel)
+        if candidates or removed or report.skipped:
+            self._record_run(writer, report, checked=set(paths))
         report.seconds = time.perf_counter() - started
         return report
 
-    # -- the work ----------------------------------------------------------------
-
-    @staticmethod
-    def _maybe_changed(found: DiscoveredFile, record: FileRecord | None) -> bool:
-        return record is None or record.size != found.size or record.mtime_ns != found.mtime_ns
-
     def _batches(self, files: Sequence[DiscoveredFile]) -> Iterable[list[DiscoveredFile]]:
-        # Sized by bytes as a proxy for chunks, so one batch is a few seconds of model time.
-        budget = CHUNKS_PER_BATCH * self.chunk_tokens * 3
         batch: list[DiscoveredFile] = []
         size = 0
         for f in files:
             batch.append(f)
             size += f.size
-            if size >= budget or len(batch) >= FILES_PER_BATCH:
+            if size >= BYTES_PER_BATCH or len(batch) >= FILES_PER_BATCH:
                 yield batch
                 batch, size = [], 0
         if batch:
@@ -220,26 +280,30 @@ class Indexer:
                 text = read_source(f.abs_path, max_bytes)
             except SkipFile as exc:
                 out.read_seconds += time.perf_counter() - t
-                if exc.reason == "vanished":
+                if exc.reason is SkipReason.VANISHED:
                     out.vanished.append(f.path)
                 else:
-                    out.skipped.append(SkippedFile(f.path, exc.reason))
+                    out.skipped.append(exc.skipped(f.path))
                 continue
             digest = content_hash(text)
             out.read_seconds += time.perf_counter() - t
             previous = records.get(f.path)
             if previous is not None and previous.hash == digest:
-                out.touched.append(FileRecord(f.path, digest, f.size, f.mtime_ns, previous.chunks))
+                out.touched.append(
+                    FileRecord(f.path, digest, f.size, f.mtime_ns, previous.chunks, previous.secrets)
+                )
                 continue
             t = time.perf_counter()
-            chunks = chunk_file(f.path, text, max_tokens=self.chunk_tokens, count_tokens=estimate_tokens)
+            masked, secrets = self.mask_secrets(f.path, text)
+            chunks = chunk_file(f.path, masked, max_tokens=self.chunk_tokens, count_tokens=estimate_tokens)
             out.chunk_seconds += time.perf_counter() - t
-            out.records.append(FileRecord(f.path, digest, f.size, f.mtime_ns, len(chunks)))
+            out.records.append(FileRecord(f.path, digest, f.size, f.mtime_ns, len(chunks), secrets))
             out.chunks.extend(chunks)
         return out
 
-    def _index_files(
+    def _chunk_files(
         self,
+        writer: IndexWriter,
         files: Sequence[DiscoveredFile],
         records: dict[str, FileRecord],
         report: IndexReport,
@@ -247,12 +311,14 @@ class Indexer:
         cancel: threading.Event | None,
     ) -> None:
         total = len(files)
-        done = 0
-        notify(IndexProgress("index", 0, total, f"indexing {total} files" if total else "up to date"))
+        notify(
+            IndexProgress(Phase.CHUNK, 0, total, message=f"chunking {total} files" if total else "up to date")
+        )
         if not files:
             return
-        # Reading and chunking the next batch overlaps with embedding this one: the model
-        # spends its time in native code, which releases the GIL.
+        done = 0
+        chunks_written = 0
+        # Reading and chunking the next batch overlaps with writing this one.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="codeseek-prepare") as pool:
             batches = list(self._batches(files))
             pending: Future[_Prepared] | None = pool.submit(self._prepare, batches[0], records)
@@ -266,38 +332,125 @@ class Indexer:
                     if pending is not None:
                         pending.cancel()
                     raise IndexCancelled(f"indexing cancelled after {done} of {total} files")
-                self._commit(prepared, report)
+                self._commit(writer, prepared, report)
+                if i == 0:
+                    writer.ensure_text_index()  # searchable by its words from the first batch on
                 done += len(batches[i])
-                notify(IndexProgress("index", done, total, f"{done}/{total} files"))
+                chunks_written += len(prepared.chunks)
+                notify(
+                    IndexProgress(Phase.CHUNK, done, total, chunks_written, message=f"{done}/{total} files")
+                )
 
-    def _commit(self, prepared: _Prepared, report: IndexReport) -> None:
+    def _commit(self, writer: IndexWriter, prepared: _Prepared, report: IndexReport) -> None:
         report.add_time("read", prepared.read_seconds)
         report.add_time("chunk", prepared.chunk_seconds)
         report.skipped.extend(prepared.skipped)
         gone = [s.path for s in prepared.skipped] + prepared.vanished
         t = time.perf_counter()
         if gone:
-            self.store.delete_files(gone)
+            writer.delete_files(gone)
         if prepared.touched:
-            self.store.touch_files(prepared.touched)
-        report.add_time("store", time.perf_counter() - t)
+            writer.touch_files(prepared.touched)
         report.unchanged += len(prepared.touched)
-        if not prepared.records:
-            return
-        vectors = self._vectors_for(prepared.chunks, report)
-        t = time.perf_counter()
-        self.store.replace_files(prepared.records, prepared.chunks, vectors)
+        if prepared.records:
+            chunks = prepared.chunks
+            vectors = np.zeros((len(chunks), self.store.dimensions), dtype=np.float32)
+            present = [False] * len(chunks)
+            cached = writer.cached_vectors([c.content_key for c in chunks if c.dense])
+            for i, c in enumerate(chunks):
+                vector = cached.get(c.content_key) if c.dense else None
+                if vector is not None:
+                    vectors[i] = vector
+                    present[i] = True
+            report.chunks_cached += sum(present)
+            writer.replace_files(prepared.records, chunks, vectors, present)
+            report.indexed += len(prepared.records)
         report.add_time("store", time.perf_counter() - t)
-        report.indexed += len(prepared.records)
 
-    def _vectors_for(self, chunks: Sequence[Chunk], report: IndexReport) -> np.ndarray:
-        dims = self.embedder.dimensions
-        vectors = np.zeros((len(chunks), dims), dtype=np.float32)
-        if not chunks:
-            return vectors
-        keys = [c.content_key for c in chunks]
+    def _record_run(self, writer: IndexWriter, report: IndexReport, checked: set[str] | None) -> None:
+        """Record the run. `checked`: the paths a partial update looked at (None for a
+        whole-workspace run, whose skipped list replaces the old one)."""
+        skipped = list(report.skipped)
+        meta = self.store.index_meta()
+        if checked is not None:
+            # A partial update knows only about its own paths: keep the others' reasons.
+            previous = [SkippedFile.from_json(s) for s in meta.get("skipped", []) if isinstance(s, dict)]
+            skipped += [s for s in previous if s.path not in checked]
+        values: dict[str, object] = {
+            "skipped": [s.to_json() for s in sorted(skipped, key=lambda s: s.path)],
+            "complete": True if checked is None else bool(meta.get("complete")),
+        }
+        if checked is None:
+            values["last_indexed_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        writer.update_meta(**values)
+
+    # -- phase 2: embed ------------------------------------------------------------
+
+    def embed_pending(
+        self,
+        writer: IndexWriter,
+        *,
+        first: Iterable[str] = (),
+        max_chunks: int | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        report: IndexReport | None = None,
+        meter: RateMeter | None = None,
+        total: int | None = None,
+    ) -> int:
+        """Embed chunks that have no vector yet, `first` paths' before the others, up
+        to `max_chunks` (all when None). Returns how many chunks got a vector."""
+        if self.embedder is None:
+            return 0
+        notify = progress or (lambda p: None)
+        report = report or IndexReport()
+        meter = meter or RateMeter()
+        first = list(first)
+        if total is None:
+            done_before, dense = self.store.count_embedded()
+            total = dense - done_before
+        filled = 0
+        since_optimize = 0
+        meter.add(0)
+        while max_chunks is None or filled < max_chunks:
+            if cancel is not None and cancel.is_set():
+                raise IndexCancelled(f"embedding cancelled after {filled} of {total} chunks")
+            want = CHUNKS_PER_BATCH if max_chunks is None else min(CHUNKS_PER_BATCH, max_chunks - filled)
+            t = time.perf_counter()
+            pending = self.store.unembedded(want, first)
+            report.add_time("store", time.perf_counter() - t)
+            if not pending:
+                break
+            vectors = self._vectors_for(
+                writer, [p.content_key for p in pending], [p.embed_text for p in pending], report
+            )
+            t = time.perf_counter()
+            writer.set_vectors([p.id for p in pending], vectors)
+            report.add_time("store", time.perf_counter() - t)
+            filled += len(pending)
+            since_optimize += len(pending)
+            meter.add(filled)
+            notify(
+                IndexProgress(
+                    Phase.EMBED,
+                    chunks_done=filled,
+                    chunks_total=max(total, filled),
+                    rate=meter.rate(),
+                    eta_seconds=meter.eta(max(0, total - filled)),
+                )
+            )
+            if since_optimize >= OPTIMIZE_EVERY_CHUNKS:
+                writer.optimize()
+                since_optimize = 0
+        return filled
+
+    def _vectors_for(
+        self, writer: IndexWriter, keys: Sequence[str], texts: Sequence[str], report: IndexReport
+    ) -> np.ndarray:
+        assert self.embedder is not None
+        vectors = np.zeros((len(keys), self.store.dimensions), dtype=np.float32)
         t = time.perf_counter()
-        cached = self.store.cached_vectors(keys)
+        cached = writer.cached_vectors(keys)
         report.add_time("store", time.perf_counter() - t)
         missing: dict[str, int] = {}
         for i, key in enumerate(keys):
@@ -305,10 +458,10 @@ class Indexer:
                 vectors[i] = cached[key]
             elif key not in missing:
                 missing[key] = i
-        report.chunks_cached += len(chunks) - len(missing)
+        report.chunks_cached += len(keys) - len(missing)
         if missing:
             t = time.perf_counter()
-            fresh = self.embedder.embed_documents([chunks[i].embed_text for i in missing.values()])
+            fresh = self.embedder.embed_documents([texts[i] for i in missing.values()])
             report.add_time("embed", time.perf_counter() - t)
             report.chunks_embedded += len(missing)
             by_key = dict(zip(missing, fresh, strict=True))
@@ -317,35 +470,10 @@ class Indexer:
                     vectors[i] = by_key[key]
             t = time.perf_counter()
             # Cached before the chunks are written: a crash after this costs no model call.
-            self.store.cache_vectors(list(missing), fresh)
+            writer.cache_vectors(list(missing), fresh)
             report.add_time("store", time.perf_counter() - t)
         return vectors
 
-    def _finish(
-        self, report: IndexReport, notify: ProgressCallback, changed: bool, checked: set[str] | None = None
-    ) -> None:
-        """Optimise, then record the run. `checked`: the paths a partial update looked at
-        (None for a whole-workspace run, whose skipped list replaces the old one)."""
-        if changed:
-            notify(IndexProgress("optimize", message="optimizing the index"))
-            t = time.perf_counter()
-            self.store.optimize()
-            report.add_time("optimize", time.perf_counter() - t)
-        report.files = self.store.count_files()
-        report.chunks = self.store.count_chunks()
-        skipped = list(report.skipped)
-        if checked is not None:
-            # A partial update knows only about its own paths: keep the others' reasons.
-            previous = [SkippedFile(**s) for s in self.store.index_meta().get("skipped", [])]
-            skipped += [s for s in previous if s.path not in checked]
-        self.store.update_meta(
-            last_indexed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            last_error=None,
-            provider=self.embedder.provider,
-            model=self.embedder.model_id,
-            dimensions=self.embedder.dimensions,
-            skipped=[{"path": s.path, "reason": s.reason} for s in sorted(skipped, key=lambda s: s.path)],
-        )
-        notify(
-            IndexProgress("done", report.files, report.files, f"{report.files} files, {report.chunks} chunks")
-        )
+
+def _maybe_changed(found: DiscoveredFile, record: FileRecord | None) -> bool:
+    return record is None or record.size != found.size or record.mtime_ns != found.mtime_ns

@@ -1,7 +1,9 @@
-"""Plain data shared by every stage of the pipeline: what a chunk is, what a hit is."""
+"""Plain data shared by every stage of the pipeline: what a chunk is, what a hit is, what
+state an index is in."""
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -14,6 +16,9 @@ class Chunk:
     `text` is exactly the file's lines `start_line..end_line` (1-based, inclusive);
     `context` holds the enclosing signatures (class header, impl line, ...) that the
     embedder sees before the text, and `embed_text` is what is sent to the model.
+
+    A definition too long for one chunk is split in pieces; every piece carries the whole
+    definition's lines (`def_start..def_end`), so search can return the definition once.
     """
 
     path: str  # relative to the workspace root, forward slashes
@@ -24,6 +29,11 @@ class Chunk:
     symbol: str | None = None  # qualified name, e.g. "JsonStore.load"
     kind: str | None = None  # function, method, class, ...
     context: str = ""  # enclosing signatures, one per line
+    signature: str | None = None  # the definition's own first line, the hit's preview
+    def_start: int = 0  # lines of the whole definition this chunk belongs to; 0: the chunk's own
+    def_end: int = 0
+    declaration: bool = False  # a declaration only (a stub, a prototype, an abstract method)
+    dense: bool = True  # worth a vector: False for import blocks and trivial pieces
 
     @property
     def embed_text(self) -> str:
@@ -43,6 +53,13 @@ class Chunk:
         h.update(self.text.encode("utf-8", "surrogatepass"))
         return h.hexdigest()
 
+    @property
+    def definition_lines(self) -> tuple[int, int]:
+        """The whole definition's lines (the chunk's own when it is not a piece)."""
+        if self.def_start and self.def_end:
+            return self.def_start, self.def_end
+        return self.start_line, self.end_line
+
 
 @dataclass(slots=True)
 class Hit:
@@ -61,29 +78,175 @@ class Hit:
         return asdict(self)
 
 
-@dataclass(slots=True)
+class SkipReason(str, enum.Enum):
+    """Why a file is not indexed. The value is what a user reads."""
+
+    SECRET = "secret (never indexed)"
+    BINARY = "binary"
+    MINIFIED = "minified"
+    SOURCE_MAP = "source map"
+    GENERATED = "generated"
+    NOT_TEXT = "not UTF-8 text"
+    OUTSIDE = "symlink to outside the workspace"
+    VANISHED = "vanished (deleted while indexing)"
+    NOT_REGULAR = "not a regular file"
+    UNREADABLE = "unreadable"
+    UNREADABLE_DIR = "unreadable directory"
+    TOO_LARGE = "too large"
+
+
+@dataclass(frozen=True, slots=True)
 class SkippedFile:
     path: str
-    reason: str
+    reason: SkipReason
+    detail: str = ""  # e.g. "10.5 MB > 1.0 MB limit", "permission denied"
+
+    @property
+    def why(self) -> str:
+        """The reason as a user reads it: "too large (10.5 MB > 1.0 MB limit)"."""
+        return f"{self.reason.value} ({self.detail})" if self.detail else self.reason.value
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.why}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> SkippedFile:
+        """Read back what `to_json` wrote (an index's metadata)."""
+        text = str(data.get("reason", ""))
+        for reason in SkipReason:
+            if text == reason.value:
+                return SkippedFile(str(data["path"]), reason)
+            if text.startswith(reason.value + " (") and text.endswith(")"):
+                return SkippedFile(str(data["path"]), reason, text[len(reason.value) + 2 : -1])
+        return SkippedFile(str(data["path"]), SkipReason.UNREADABLE, text)
+
+
+class IndexState(str, enum.Enum):
+    IDLE = "idle"
+    INDEXING = "indexing"
+    ERROR = "error"
 
 
 @dataclass(slots=True)
 class IndexStatus:
-    """The index's state, as `codeseek status` and `codeseek/status` report it."""
+    """One folder's index, as `codeseek status` and `codeseek/status` report it.
 
-    state: str = "idle"  # idle | indexing | error
+    Built by the folder's service (service.py), the one owner of this state."""
+
+    state: IndexState = IndexState.IDLE
     files: int = 0
     chunks: int = 0
-    pending: int = 0
+    pending: int = 0  # changed paths waiting for the next run
+    embedded: int = 0  # chunks with a vector
+    dense_total: int = 0  # chunks that get a vector (the rest are found by their words only)
     provider: str | None = None
     provider_reason: str | None = None
     model: str | None = None
     dimensions: int | None = None
-    last_indexed_at: str | None = None  # ISO 8601, UTC
+    last_indexed_at: str | None = None  # ISO 8601, UTC: the last complete run
     last_error: str | None = None
+    complete: bool = False  # every file chunked by a run that finished
+    message: str | None = None  # what is going on, in a line ("rebuilding the damaged index")
+    progress: IndexProgress | None = None  # the run in progress, if any
     skipped: list[SkippedFile] = field(default_factory=list)
+    secrets: dict[str, int] = field(default_factory=dict)  # path -> secrets masked in it
     store_path: str | None = None
     embedder_available: bool = True
 
+    @property
+    def dense_percent(self) -> int:
+        """How much of what gets a vector has one, rounded down (100 when nothing does)."""
+        if self.dense_total <= 0:
+            return 100
+        return min(100, int(100 * self.embedded / self.dense_total))
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "state": self.state.value,
+            "files": self.files,
+            "chunks": self.chunks,
+            "pending": self.pending,
+            "embedded": self.embedded,
+            "dense_total": self.dense_total,
+            "dense_percent": self.dense_percent,
+            "provider": self.provider,
+            "provider_reason": self.provider_reason,
+            "model": self.model,
+            "dimensions": self.dimensions,
+            "last_indexed_at": self.last_indexed_at,
+            "last_error": self.last_error,
+            "complete": self.complete,
+            "message": self.message,
+            "progress": self.progress.to_json() if self.progress else None,
+            "skipped": [s.to_json() for s in self.skipped],
+            "secrets": dict(sorted(self.secrets.items())),
+            "store_path": self.store_path,
+            "embedder_available": self.embedder_available,
+        }
+
+
+class Phase(str, enum.Enum):
+    DISCOVER = "discover"
+    CHUNK = "chunk"  # read, chunk and write for full-text search
+    EMBED = "embed"  # fill in vectors
+    OPTIMIZE = "optimize"
+    DONE = "done"
+
+
+@dataclass(slots=True)
+class IndexProgress:
+    """Where a run is: what the CLI's progress line, the server's work-done progress and
+    VS Code's status bar show."""
+
+    phase: Phase
+    files_done: int = 0
+    files_total: int = 0
+    chunks_done: int = 0  # chunks embedded (EMBED) or written (CHUNK)
+    chunks_total: int = 0
+    rate: float | None = None  # chunks per second, over the recent past
+    eta_seconds: float | None = None
+    message: str = ""
+
+    def summary(self) -> str:
+        """One line: "embedding 1,234/5,678 chunks, 85 chunks/s, about 52 s left"."""
+        if self.phase is Phase.CHUNK and self.files_total:
+            return f"chunking {self.files_done:,}/{self.files_total:,} files"
+        if self.phase is Phase.EMBED and self.chunks_total:
+            line = f"embedding {self.chunks_done:,}/{self.chunks_total:,} chunks"
+            if self.rate:
+                line += f", {self.rate:,.0f} chunks/s"
+            if self.eta_seconds is not None:
+                line += f", {format_duration(self.eta_seconds)} left"
+            return line
+        return self.message or self.phase.value
+
+    @property
+    def percentage(self) -> int | None:
+        if self.phase is Phase.CHUNK and self.files_total:
+            return min(100, int(100 * self.files_done / self.files_total))
+        if self.phase is Phase.EMBED and self.chunks_total:
+            return min(100, int(100 * self.chunks_done / self.chunks_total))
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase.value,
+            "files_done": self.files_done,
+            "files_total": self.files_total,
+            "chunks_done": self.chunks_done,
+            "chunks_total": self.chunks_total,
+            "rate": round(self.rate, 1) if self.rate else None,
+            "eta_seconds": round(self.eta_seconds) if self.eta_seconds is not None else None,
+            "message": self.summary(),
+        }
+
+
+def format_duration(seconds: float) -> str:
+    """ "about 40 s", "about 3 min", "about 1 h 20 min"."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"about {minutes} min"
+    return f"about {minutes // 60} h {minutes % 60:02d} min"

@@ -13,16 +13,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 import pathspec
 
+from codeseek.chunking.languages import SUPPORTED_LANGUAGES, TEXT
 from codeseek.embedding.base import Embedder
-from codeseek.errors import EmbedderError, EmbedderUnavailable
+from codeseek.errors import EmbedderError, EmbedderUnavailable, RerankerError, UsageError
 from codeseek.model import Hit
-from codeseek.store.lance import IndexStore, StoredChunk, sql_in
+from codeseek.store.lance import IndexStore
+from codeseek.store.schema import StoredChunk, sql_in
+
+if TYPE_CHECKING:  # the reranker module pulls in HTTP clients: only when one is used
+    from codeseek.embedding.rerank import Reranker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,12 +52,34 @@ class SearchRequest:
     exclude: Sequence[str] = ()
 
 
+KNOWN_LANGUAGES = (*SUPPORTED_LANGUAGES, TEXT)
+
+
 @dataclass
 class SearchResult:
     hits: list[Hit]
     mode: str  # the mode actually used
-    degraded: str | None = None  # why the requested mode could not be honoured
-    warnings: list[str] = field(default_factory=list)
+    degraded: str | None = None  # why the requested mode could not be honoured (or not reranked)
+    dense_percent: int = 100  # how much of the index has its vectors yet
+    reranked: bool = False  # the second stage reordered the top candidates
+
+
+def check_request(request: SearchRequest) -> None:
+    """A request's values, checked before any work: an unknown mode or language, or a
+    glob that does not parse, is the user's to fix (UsageError naming the value)."""
+    if request.mode not in MODES:
+        raise UsageError(f"unknown search mode {request.mode!r}; modes are {', '.join(MODES)}", "mode")
+    unknown = [lang for lang in request.languages if lang.lower() not in KNOWN_LANGUAGES]
+    if unknown:
+        raise UsageError(
+            f"unknown language {unknown[0]!r}; known languages are {', '.join(KNOWN_LANGUAGES)}", "languages"
+        )
+    for name, globs in (("include", request.include), ("exclude", request.exclude)):
+        for glob in globs:
+            try:
+                pathspec.GitIgnoreSpec.from_lines([glob])
+            except (ValueError, TypeError) as exc:
+                raise UsageError(f"bad glob {glob!r}: {exc}", name) from None
 
 
 _COMMENT_PREFIXES = ("//", "#", "/*", "*", "--", ";", '"""', "'''", "<!--")
@@ -187,18 +214,30 @@ class _Background(Generic[T]):
 
 
 class Searcher:
-    def __init__(self, store: IndexStore, embedder: Embedder | None) -> None:
+    """Searches one folder's index. Without an embedder (`unavailable` says why: the
+    model is loading, the server is down) it answers with full-text results."""
+
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder | None,
+        unavailable: str | None = None,
+        reranker: Reranker | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
+        self.unavailable = unavailable
+        self.reranker = reranker
         self.lexical_weight = LEXICAL_WEIGHT
 
     def search(self, request: SearchRequest) -> SearchResult:
-        if request.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        check_request(request)
         limit = max(1, request.limit)
         path_filter = PathFilter(request.include, request.exclude)
         where, post_filter = self._where(request.languages, path_filter)
         fetch = limit * OVERFETCH * (4 if post_filter else 1)
+        if self.reranker is not None:
+            fetch = max(fetch, self.reranker.candidates * 2)
         mode, degraded = request.mode, None
         # In hybrid mode the full-text query runs beside the query embedding and the
         # vector search: it then costs nothing on top (at 100,000 chunks, 5 ms of a
@@ -210,7 +249,7 @@ class Searcher:
         if mode in ("semantic", "hybrid"):
             try:
                 if self.embedder is None:
-                    raise EmbedderUnavailable("no embedding model is loaded")
+                    raise EmbedderUnavailable(self.unavailable or "no embedding model is loaded")
                 vector = self.embedder.embed_query(request.query)
                 dense = self.store.vector_search(vector, fetch, where)
             except EmbedderError as exc:
@@ -233,8 +272,29 @@ class Searcher:
             ranked = fuse(dense, lexical, self.lexical_weight)
         if post_filter is not None:
             ranked = [(c, s) for c, s in ranked if post_filter(c.path)]
-        merged = merge_adjacent(ranked)[:limit]
-        return SearchResult([to_hit(c, s) for c, s in merged], mode, degraded)
+        merged = merge_adjacent(ranked)
+        reranked = False
+        if self.reranker is not None and merged:
+            merged, note = self._rerank(request.query, merged)
+            reranked = note is None
+            if note:
+                degraded = f"{degraded}; {note}" if degraded else note
+        return SearchResult([to_hit(c, s) for c, s in merged[:limit]], mode, degraded, reranked=reranked)
+
+    def _rerank(
+        self, query: str, ranked: list[tuple[StoredChunk, float]]
+    ) -> tuple[list[tuple[StoredChunk, float]], str | None]:
+        """The top candidates in the reranker's order (its scores), the rest after them;
+        when the reranker is down or over its budget, the first-stage order and why."""
+        assert self.reranker is not None
+        top, rest = ranked[: self.reranker.candidates], ranked[self.reranker.candidates :]
+        try:
+            scores = self.reranker.rerank(query, [c.text for c, _ in top])
+        except RerankerError as exc:
+            log.warning("not reranked: %s", exc)
+            return ranked, f"not reranked ({exc}); showing first-stage order"
+        order = sorted(range(len(top)), key=lambda i: scores[i], reverse=True)
+        return [(top[i][0], scores[i]) for i in order] + rest, None
 
     def related(self, path: str, line: int, limit: int = 5) -> list[Hit]:
         """Code most similar to the chunk holding `path:line`, that chunk itself excluded."""
@@ -242,8 +302,8 @@ class Searcher:
         if found is None:
             return []
         chunk, vector = found
-        if not np.any(vector):
-            return []
+        if vector is None or not np.any(vector):
+            return []  # not embedded yet, or nothing to compare (an import block)
         candidates = self.store.vector_search(vector, (limit + 1) * OVERFETCH)
         ranked = [
             (c, c.score)

@@ -16,6 +16,7 @@ SCRIPT = Path(__file__).with_name("search.lua")
 
 pytestmark = [
     pytest.mark.neovim,
+    pytest.mark.real_client,
     pytest.mark.skipif(shutil.which("nvim") is None, reason="needs the nvim binary (apt-get install neovim)"),
 ]
 
@@ -56,3 +57,45 @@ def test_neovim_gets_search_results(sample_workspace: Path, tmp_path: Path) -> N
     assert top["range"]["start"]["line"] == 4
     assert report["search"]["index"]["state"] == "idle"
     assert report["exit_code"] == 0
+
+
+def readme_snippet() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    after = readme.split("<!-- neovim snippet: tests/client/test_neovim.py runs it -->", 1)[1]
+    return after.split("```lua", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_snippet_waits_for_the_index(sample_workspace: Path, tmp_path: Path) -> None:
+    """The README's Neovim example, as a user pastes it: it must print the first hit, not
+    `nil` (it used to ask before anything was indexed)."""
+    snippet = tmp_path / "snippet.lua"
+    printed = tmp_path / "printed.txt"
+    # The user's `print` goes to a file here, so the test can read what they would see.
+    snippet.write_text(
+        f"local out = assert(io.open({json.dumps(str(printed))}, 'w'))\n"
+        "print = function(...) out:write(table.concat({...}, ' ')); out:close(); vim.cmd('qa!') end\n"
+        + readme_snippet()
+        + "\nvim.defer_fn(function() vim.cmd('cquit 3') end, 180000)\n"
+    )
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "CODESEEK_STORE": str(tmp_path / "store"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    completed = subprocess.run(
+        ["nvim", "--headless", "-u", "NONE", "-i", "NONE", "-c", f"luafile {snippet}"],
+        cwd=sample_workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        stdin=subprocess.DEVNULL,
+    )
+    assert printed.exists(), (
+        f"the snippet printed nothing (exit {completed.returncode}): {completed.stderr[-2000:]}"
+    )
+    text = printed.read_text()
+    assert "retry_with_backoff" in text and "src/storage/retry.py" in text, text

@@ -17,7 +17,7 @@ from pygls.protocol import (
     JsonRPCResponseMessage,
     default_converter,
 )
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import ClientServerConfig, LanguageClient, LanguageClientProtocol
 from pytest_lsp.client import register_lsp_features
 
 DATA = Path(__file__).parent.parent / "data"
@@ -38,8 +38,8 @@ def _raw_converter() -> Any:
     return converter
 
 
-def make_client() -> LanguageClient:
-    client = LanguageClient(converter_factory=_raw_converter)
+def make_client(protocol_cls: type[LanguageClientProtocol] = LanguageClientProtocol) -> LanguageClient:
+    client = LanguageClient(converter_factory=_raw_converter, protocol_cls=protocol_cls)
     register_lsp_features(client)
     registrations: list[types.RegistrationParams] = []
     client.registrations = registrations  # type: ignore[attr-defined]

@@ -68,11 +68,17 @@ async def test_requests_answer_while_the_index_is_built(client: LanguageClient) 
 
 async def test_initial_index_reports_progress_to_the_end(client: LanguageClient) -> None:
     status = await wait_indexed(client)
-    (run,) = finished_runs(client)
-    begin, *reports, end = run
+    # Words first, then meaning: one run chunks every file, the next embeds the chunks.
+    runs = {run[0].title.split()[0]: run for run in finished_runs(client)}
+    assert set(runs) == {"Indexing", "Embedding"}
+    begin, *reports, end = runs["Indexing"]
     assert isinstance(begin, types.WorkDoneProgressBegin) and begin.cancellable
     assert any(r.message and r.message.endswith("files") and "/" in r.message for r in reports)
     assert isinstance(end, types.WorkDoneProgressEnd)
+    _, *reports, end = runs["Embedding"]
+    assert any(r.message and r.message.startswith("embedding ") and "chunks" in r.message for r in reports)
+    assert isinstance(end, types.WorkDoneProgressEnd)
+    assert status["densePercent"] == 100 and status["complete"]
     assert status["files"] == 9
     assert status["chunks"] >= 15
     assert status["model"] == "sentence-transformers/all-MiniLM-L6-v2"

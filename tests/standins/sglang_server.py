@@ -1,17 +1,30 @@
-"""A stand-in for an SGLang embedding server, speaking the same HTTP API on loopback.
+"""A stand-in for an SGLang server, speaking the same HTTP API on loopback.
 
 Started through codeseek's real launch code as `python -m sglang.launch_server
---model-path M --is-embedding --host H --port P [--dtype D] [extras]` with
-tests/standins/pythonpath on PYTHONPATH. It serves what codeseek uses:
+--model-path M --is-embedding --host H --port P [--dtype D] [extras]` (an embedding
+server) or `... --chat-template T --disable-radix-cache ...` without `--is-embedding`
+(a decoder-only reranker such as Qwen3-Reranker), with tests/standins/pythonpath on
+PYTHONPATH. It serves what codeseek uses:
 
   GET  /health          200 once "loaded", 503 before
   GET  /v1/models       {"data": [{"id", "root", "max_model_len", ...}]}
-  GET  /get_model_info  {"model_path", "is_generation": false}
+  GET  /get_model_info  {"model_path", "tokenizer_path", "is_generation"}
+  GET  /server_info     some of the server's arguments (model_path, served_model_name, ...),
+                        where sglang-router reads the model's name
   POST /v1/embeddings   OpenAI shape; blank inputs and `dimensions` are rejected with 400
                         as SGLang does for models without Matryoshka in their config
+  POST /v1/rerank       {model, query, documents, instruct?, top_n?, return_documents?}
+                        -> [{"score", "index", "document"?}, ...] sorted by score, as
+                        SGLang answers; like SGLang, it serves a decoder-only reranker
+                        only without --is-embedding and with a chat template that says
+                        'answer can only be "yes" or "no"', which it renders with jinja2
+                        as SGLang does (query as messages[0], document as messages[1],
+                        `instruct`) and records
 
 Vectors come from the bundled MiniLM model (384 dimensions) or, for lifecycle tests that
-only need a fast start, from a hash of the text (64 dimensions).
+only need a fast start, from a hash of the text (64 dimensions). Rerank scores are the
+share of the query's words a document holds (relevance.py). `--dp-size N` starts N
+child processes in the server's process group, as SGLang's data-parallel schedulers are.
 
 Behaviour is set by environment variables, so tests can drive the real supervisor:
   CODESEEK_STANDIN_VECTORS      "minilm" (default) or "hash"
@@ -21,7 +34,9 @@ Behaviour is set by environment variables, so tests can drive the real superviso
   CODESEEK_STANDIN_CRASH_AFTER  die without answering on the N-th embedding request
   CODESEEK_STANDIN_CRASH_MARKER with CRASH_AFTER: crash only if this file does not exist
                                 (it is created on crashing, so a restarted server lives)
-  CODESEEK_STANDIN_RECORD       append each embedding request as a JSON line to this file
+  CODESEEK_STANDIN_RECORD       append each embedding or rerank request as a JSON line to
+                                this file: {"pid", "path", "body"} (+ "prompts" for rerank)
+  CODESEEK_STANDIN_RERANK_DELAY seconds each rerank request takes (a slow reranker)
   CODESEEK_STANDIN_PIDFILE      write {"pid", "child_pid"} here once listening
   CODESEEK_STANDIN_SPAWN_CHILD  "1": start a child process in the same process group, as
                                 SGLang starts its scheduler (tests that it is stopped too)
@@ -43,6 +58,9 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from relevance import relevance
+
 HASH_DIMENSIONS = 64
 
 
@@ -60,7 +78,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--served-model-name", default=None)
     parser.add_argument("--mem-fraction-static", type=float, default=None)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--chat-template", default=None)
+    parser.add_argument("--disable-radix-cache", action="store_true")
+    parser.add_argument("--trust-remote-code", action="store_true")
+    parser.add_argument("--dp-size", "--data-parallel-size", type=int, default=1)
+    parser.add_argument("--tp-size", "--tensor-parallel-size", type=int, default=1)
     return parser.parse_args(argv)
+
+
+def is_reranker_template(template: str) -> bool:
+    """SGLang's own test for a decoder-only (yes/no) reranker's chat template."""
+    lowered = template.lower()
+    return 'answer can only be "yes" or "no"' in lowered or (
+        "answer can only be" in lowered and '"yes"' in lowered and '"no"' in lowered
+    )
 
 
 def log(message: str) -> None:
@@ -79,10 +110,16 @@ class StandIn:
         self.crash_after = int(os.environ.get("CODESEEK_STANDIN_CRASH_AFTER", "0") or 0)
         self.crash_marker = os.environ.get("CODESEEK_STANDIN_CRASH_MARKER")
         self.record = os.environ.get("CODESEEK_STANDIN_RECORD")
+        self.rerank_delay = float(os.environ.get("CODESEEK_STANDIN_RERANK_DELAY", "0") or 0)
+        self.chat_template: str | None = None
+        if args.chat_template:
+            # SGLang reads the template file when it starts; a missing one fails the launch.
+            self.chat_template = Path(args.chat_template).read_text(encoding="utf-8")
 
     def load(self) -> None:
         delay = float(os.environ.get("CODESEEK_STANDIN_START_DELAY", "0") or 0)
-        if os.environ.get("CODESEEK_STANDIN_VECTORS", "minilm") == "minilm":
+        # A reranker scores by word overlap: it needs no model.
+        if self.args.is_embedding and os.environ.get("CODESEEK_STANDIN_VECTORS", "minilm") == "minilm":
             from codeseek.config import EmbedderConfig
             from codeseek.embedding.local import LocalEmbedder
 
@@ -101,6 +138,67 @@ class StandIn:
             row = np.random.default_rng(seed).standard_normal(HASH_DIMENSIONS)
             rows.append([float(x) for x in row / np.linalg.norm(row)])
         return rows
+
+    def write_record(self, path: str, body: Any, **extra: Any) -> None:
+        if self.record:
+            with open(self.record, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"pid": os.getpid(), "path": path, "body": body, **extra}) + "\n")
+
+    def rerank(self, body: dict[str, Any]) -> tuple[int, Any]:
+        """What SGLang's /v1/rerank answers for `body`: (status, JSON body)."""
+        query, documents = body.get("query"), body.get("documents")
+        if not query:
+            return 400, error_body("Query cannot be empty")
+        if isinstance(query, str) and not query.strip():
+            return 400, error_body("Query cannot be empty or whitespace only")
+        if not isinstance(documents, list) or not documents:
+            return 400, error_body("Documents cannot be empty")
+        for document in documents:
+            if not document or not isinstance(document, str):
+                return 400, error_body("Each document must be a non-empty string")
+            if not document.strip():
+                return 400, error_body("Each document cannot be empty or whitespace only")
+        template = self.chat_template
+        if template is None or not is_reranker_template(template):
+            if self.args.is_embedding:
+                return 400, error_body("This model is not a cross-encoder reranker")
+            return 400, error_body(
+                "This model does not appear to be an embedding model by default. Please add "
+                "`--is-embedding` when launching the server or try another model."
+            )
+        if self.args.is_embedding:
+            return 400, error_body(
+                "Detected Qwen3 reranker chat template, but the server is not in generation mode. "
+                "Please relaunch without --is-embedding for Qwen3-Reranker models."
+            )
+        import jinja2
+
+        env = jinja2.Environment(loader=jinja2.BaseLoader(), autoescape=False, undefined=jinja2.Undefined)
+        compiled = env.from_string(template)
+        prompts = []
+        for document in documents:
+            variables: dict[str, Any] = {
+                "messages": [{"role": "user", "content": query}, {"role": "user", "content": document}]
+            }
+            if body.get("instruct"):
+                variables["instruct"] = body["instruct"]
+            prompts.append(compiled.render(**variables))
+        self.write_record("/v1/rerank", body, prompts=prompts)
+        time.sleep(self.rerank_delay)
+        results = [
+            {
+                "score": relevance(query, document),
+                "document": document if body.get("return_documents", True) else None,
+                "index": i,
+                "meta_info": None,
+            }
+            for i, document in enumerate(documents)
+        ]
+        results.sort(key=lambda r: r["score"], reverse=True)
+        top_n = body.get("top_n")
+        if isinstance(top_n, int) and top_n > 0:
+            results = results[:top_n]
+        return 200, results
 
     def count_request(self) -> None:
         with self.count_lock:
@@ -159,13 +257,46 @@ def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 }
                 self.send_json(200, {"object": "list", "data": [card]})
             elif self.path == "/get_model_info":
-                self.send_json(200, {"model_path": standin.args.model_path, "is_generation": False})
+                self.send_json(
+                    200,
+                    {
+                        "model_path": standin.args.model_path,
+                        "tokenizer_path": standin.args.model_path,
+                        "is_generation": not standin.args.is_embedding,
+                    },
+                )
+            elif self.path in ("/server_info", "/get_server_info"):
+                # A few of SGLang's server arguments; sglang-router names the model from these.
+                args = standin.args
+                self.send_json(
+                    200,
+                    {
+                        "model_path": args.model_path,
+                        "served_model_name": standin.model_name,
+                        "is_embedding": args.is_embedding,
+                        "dp_size": args.dp_size,
+                        "tp_size": args.tp_size,
+                        "context_length": standin.context_length,
+                        "version": "stand-in",
+                    },
+                )
             else:
                 self.send_json(404, {"detail": "Not Found"})
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
+            if self.path == "/v1/rerank":
+                if not standin.ready.is_set():
+                    self.error("the server is not ready", 503)
+                    return
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    self.error("invalid JSON")
+                    return
+                self.send_json(*standin.rerank(body))
+                return
             if self.path != "/v1/embeddings":
                 self.send_json(404, {"detail": "Not Found"})
                 return
@@ -184,9 +315,7 @@ def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             texts = body.get("input")
             if isinstance(texts, str):
                 texts = [texts]
-            if standin.record:
-                with open(standin.record, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps({"pid": os.getpid(), "body": body}) + "\n")
+            standin.write_record("/v1/embeddings", body)
             if not isinstance(texts, list) or not texts:
                 self.error("Input cannot be empty")
                 return
@@ -219,6 +348,10 @@ def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def error_body(message: str, status: int = 400) -> dict[str, Any]:
+    return {"object": "error", "message": message, "type": "BadRequestError", "param": None, "code": status}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     failure = os.environ.get("CODESEEK_STANDIN_EXIT_AT_START")
@@ -240,9 +373,27 @@ def main(argv: list[str] | None = None) -> int:
     child = None
     if os.environ.get("CODESEEK_STANDIN_SPAWN_CHILD") == "1":
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    # One scheduler process per data-parallel rank, as SGLang starts them.
+    schedulers = (
+        [
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+            for _ in range(args.dp_size)
+        ]
+        if args.dp_size > 1
+        else []
+    )
     pidfile = os.environ.get("CODESEEK_STANDIN_PIDFILE")
     if pidfile:
-        Path(pidfile).write_text(json.dumps({"pid": os.getpid(), "child_pid": child.pid if child else None}))
+        Path(pidfile).write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "child_pid": child.pid if child else None,
+                    "scheduler_pids": [p.pid for p in schedulers],
+                    "argv": sys.argv[1:],
+                }
+            )
+        )
     threading.Thread(target=standin.load, daemon=True).start()
     try:
         httpd.serve_forever(poll_interval=0.1)

@@ -21,9 +21,9 @@ from codeseek.embedding.base import Embedder
 @pytest.fixture
 def run(minilm: Embedder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """`run(*argv) -> (exit code, stdout, stderr)` with the shared model and a private store."""
-    import codeseek.engine as engine_module
+    import codeseek.embedding.registry as registry
 
-    monkeypatch.setattr(engine_module, "create_embedder", lambda config, choice=None: minilm)
+    monkeypatch.setattr(registry, "create_embedder", lambda config, choice=None: minilm)
     monkeypatch.setenv("CODESEEK_STORE", str(tmp_path / "store"))
 
     def _run(*argv: str) -> tuple[int, str, str]:
@@ -104,6 +104,8 @@ def test_related(run, sample_workspace: Path, monkeypatch: pytest.MonkeyPatch) -
     assert code == 0, err
     code, _, err = run("related", "web/cart.ts:9999", "-w", str(sample_workspace))
     assert code == 2 and "not in the index" in err
+    code, _, err = run("related", "web/nope.ts:3", "-w", str(sample_workspace))
+    assert code == 2 and "web/nope.ts: no such file" in err
 
 
 @pytest.mark.parametrize(
@@ -119,6 +121,7 @@ def test_related(run, sample_workspace: Path, monkeypatch: pytest.MonkeyPatch) -
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["index", "/definitely/not/here"], "/definitely/not/here: no such directory"),
         (["search", "x", "-w", "/definitely/not/here"], "no such directory"),
+        (["search", "x", "--lang", "klingon"], "unknown language 'klingon'; known languages are python,"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(run, argv: list[str], message: str) -> None:
@@ -163,8 +166,8 @@ def test_real_process_end_to_end(sample_workspace: Path, tmp_path: Path) -> None
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["symbol"] == "ReverseWords"
-    # Not a terminal: no progress bar, no model-loading noise on stderr.
-    assert "indexing [" not in done.stderr and "Loading" not in done.stderr
+    # Not a terminal, and quick: no bar, no progress lines, no model-loading noise.
+    assert "\r" not in done.stderr and "Loading" not in done.stderr and "chunking" not in done.stderr
     done = codeseek("status", "--json", cwd=sample_workspace, store=store)
     assert done.returncode == 0 and json.loads(done.stdout)["files"] == 9
 
@@ -175,3 +178,31 @@ def test_real_process_unreadable_store_is_a_runtime_error(sample_workspace: Path
     done = codeseek("index", "--embedder", "local", cwd=sample_workspace, store=store)
     assert done.returncode == 1
     assert done.stderr.startswith("codeseek: error:") and done.stderr.count("\n") == 1
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal() -> None:
+    """A long run on a pipe or in a CI log: a plain line every few seconds, with chunks,
+    rate and time left; nothing for the first seconds of a run that ends quickly."""
+    from codeseek.model import IndexProgress, Phase
+
+    now = [0.0]
+    stream = io.StringIO()
+    progress = cli.Progress(stream, interval=5.0, clock=lambda: now[0])
+    progress(IndexProgress(Phase.CHUNK, 10, 3000, 120))
+    assert stream.getvalue() == ""
+    for second in range(1, 31):
+        now[0] = float(second)
+        done = second * 400
+        progress(
+            IndexProgress(
+                Phase.EMBED,
+                chunks_done=done,
+                chunks_total=60_000,
+                rate=400.0,
+                eta_seconds=(60_000 - done) / 400,
+            )
+        )
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 6  # one every five seconds
+    assert lines[0] == "codeseek: embedding 2,000/60,000 chunks, 400 chunks/s, about 2 min left"
+    assert "\r" not in stream.getvalue()

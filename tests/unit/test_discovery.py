@@ -15,7 +15,7 @@ from typing import TypeVar
 import pytest
 
 from codeseek.errors import ConfigError, WorkspaceError
-from codeseek.model import SkippedFile
+from codeseek.model import SkippedFile, SkipReason
 from codeseek.workspace import discovery
 from codeseek.workspace.discovery import (
     REASON_BINARY,
@@ -56,7 +56,7 @@ def paths(root: Path, **kwargs) -> list[str]:
 
 
 def skipped(root: Path, **kwargs) -> dict[str, str]:
-    return {s.path: s.reason for s in discover(root, **kwargs).skipped}
+    return {s.path: s.why for s in discover(root, **kwargs).skipped}
 
 
 # ---------------------------------------------------------------------------- .gitignore
@@ -428,7 +428,7 @@ def test_unreadable_directory_is_listed(shared_tmp: Path) -> None:
     (shared_tmp / "locked").chmod(0)
     result = call_without_privileges(discover, shared_tmp)
     assert [f.path for f in result.files] == ["b.py"]
-    assert result.skipped == [SkippedFile("locked", "unreadable directory (permission denied)")]
+    assert result.skipped == [SkippedFile("locked", SkipReason.UNREADABLE_DIR, "permission denied")]
 
 
 def test_files_and_folders_deleted_during_the_walk_never_raise(
@@ -501,7 +501,7 @@ def test_check_file_agrees_with_discovery(tmp_path: Path) -> None:
     assert check_file(tmp_path, "sub", rules, 40) is None
     assert check_file(tmp_path, "../etc/passwd", rules, 40) is None
     big = check_file(tmp_path, "big.py", rules, 40)
-    assert isinstance(big, SkippedFile) and big.reason.startswith("too large")
+    assert isinstance(big, SkippedFile) and big.why.startswith("too large")
 
 
 def test_rules_follow_edits_to_ignore_files(tmp_path: Path) -> None:
@@ -578,7 +578,7 @@ def test_read_source_skips_a_10_mb_minified_bundle(tmp_path: Path) -> None:
     assert caught.value.reason == REASON_MINIFIED
     with pytest.raises(SkipFile) as caught:
         read_source(bundle, 1_000_000)
-    assert caught.value.reason == "too large (10.5 MB > 1.0 MB limit)"
+    assert str(caught.value) == "too large (10.5 MB > 1.0 MB limit)"
 
 
 def test_long_prose_lines_are_not_minified(tmp_path: Path) -> None:
@@ -629,4 +629,4 @@ def test_read_source_reports_unreadable_files(shared_tmp: Path) -> None:
     path.chmod(0)
     with pytest.raises(SkipFile) as caught:
         call_without_privileges(read_source, path, 1_000)
-    assert caught.value.reason == "unreadable (permission denied)"
+    assert str(caught.value) == "unreadable (permission denied)"

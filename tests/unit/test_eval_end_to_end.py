@@ -77,7 +77,7 @@ def test_pairs_found_in_every_language(report: EvalReport) -> None:
 
 def test_semantic_and_hybrid_metrics_match_the_hand_computed_answer(report: EvalReport) -> None:
     rows = {r.label: r for r in report.results}
-    assert set(rows) == {"hybrid@0", "hybrid@0.25", "semantic", "lexical"}
+    assert set(rows) == {"hybrid@0", "hybrid@0.25", "semantic", "lexical", "functions"}
     for label in ("semantic", "hybrid@0", "hybrid@0.25"):
         row = rows[label]
         assert row.ranks == EXPECTED_SEMANTIC_RANKS, label
@@ -93,6 +93,17 @@ def test_semantic_and_hybrid_metrics_match_the_hand_computed_answer(report: Eval
         assert row.languages["go"].recall_at_1 == 1.0
         assert row.overall.latency_ms_p50 > 0
         assert row.degraded == 0
+
+
+def test_the_one_vector_per_function_baseline_is_a_row(report: EvalReport) -> None:
+    row = next(r for r in report.results if r.mode == "functions")
+    assert row.label == "functions" and row.lexical_weight is None
+    assert row.overall.queries == 8 and len(row.ranks) == 8
+    # The trap catches the baseline too: ReverseWords is a function like any other.
+    assert row.ranks[EXPECTED_QUERIES.index("reverse_items")] == 2
+    assert all(rank is not None for rank in row.ranks)
+    (index,) = report.indexes
+    assert index.functions > 8 and index.functions_embedded == index.functions
 
 
 def test_lexical_also_falls_for_the_trap(report: EvalReport) -> None:
@@ -111,6 +122,51 @@ def test_cli_json_leaves_the_workspace_untouched(repo: Path, tmp_path: Path) -> 
     assert [r["label"] for r in data["results"]] == ["semantic"]
     assert len(data["results"][0]["ranks"]) == 3
     assert snapshot(repo) == before  # docs stripped in a copy only, and no index written here
+
+
+def test_index_cache_reuses_every_vector_and_gives_the_same_ranks(minilm: Embedder, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    runs = []
+    for number in (1, 2):
+        work = tmp_path / f"work{number}"
+        work.mkdir()
+        runs.append(
+            evaluate(
+                REPO,
+                Config(),
+                [minilm],
+                work,
+                modes=["semantic", "hybrid", "functions"],
+                index_cache=cache,
+                measure_latency=False,
+            )
+        )
+    first, second = runs
+    assert first.indexes[0].chunks_embedded == first.indexes[0].chunks > 0
+    # The second run chunks every file again, but embeds nothing: chunks, functions
+    # and queries all come from the cache.
+    assert second.indexes[0].chunks == first.indexes[0].chunks
+    assert second.indexes[0].chunks_embedded == 0 and second.indexes[0].functions_embedded == 0
+    assert [r.ranks for r in second.results] == [r.ranks for r in first.results]
+    assert [r.label for r in second.results] == ["semantic", "hybrid@0.25", "functions"]
+    assert not second.latency_measured
+    assert any(p.name.startswith("queries-") for p in next(cache.iterdir()).iterdir())
+
+
+def test_cli_settings_and_no_latency(repo: Path, tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    args = ["eval", str(repo), "--mode", "lexical", "--no-latency", "--set", "reranker.candidates=20"]
+    assert main([*args, "--index-cache", str(tmp_path / "cache")], out, err) == 0, err.getvalue()
+    text = out.getvalue()
+    assert "settings   reranker.candidates=20" in text
+    lexical = next(line for line in text.splitlines() if " lexical " in line)
+    assert lexical.split()[-3:] == ["-", "-", "-"]
+    err = io.StringIO()
+    assert main(["eval", str(repo), "--set", "search.nothing=1"], io.StringIO(), err) == 2
+    assert "--set search.nothing" in err.getvalue() and "Traceback" not in err.getvalue()
+    err = io.StringIO()
+    assert main(["eval", str(repo), "--set", "noequals"], io.StringIO(), err) == 2
+    assert "KEY=VALUE" in err.getvalue()
 
 
 def test_cli_table(repo: Path) -> None:

@@ -156,13 +156,14 @@ def test_typescript_and_java_javadoc() -> None:
             @Override
             public byte[] read(String path) { return null; }
 
-            /** Interface-style declarations without a body are skipped. */
+            /** Declarations without a body are found, as declarations. */
             abstract void nothing();
         }
         """,
     )
-    assert [(f.name, f.query, f.start_line) for f in java] == [
-        ("A.read", "Read the bytes of a file & close it.", 7)
+    assert [(f.name, f.query, f.start_line, f.declaration) for f in java] == [
+        ("A.read", "Read the bytes of a file & close it.", 7, False),
+        ("A.nothing", "Declarations without a body are found, as declarations.", 11, True),
     ]
 
 
@@ -315,3 +316,90 @@ def test_hit_rule_is_same_file_and_overlapping_lines() -> None:
 def test_unknown_language_or_unparsable_text_gives_nothing() -> None:
     assert find_documented_functions("a.rb", "# doc\ndef f; end\n", "ruby") == []
     assert find_documented_functions("a.py", "\x00\x01 def (((", "python") == []
+
+
+DECLARATIONS = [
+    (
+        "typescript",
+        "lib/index.d.ts",
+        """
+        /** Add two numbers and return their sum. */
+        export declare function add(a: number, b: number): number;
+        export declare class Command {
+          /** Register a new sub-command by name. */
+          command(name: string): Command;
+        }
+        """,
+    ),
+    (
+        "typescript",
+        "src/api.ts",
+        """
+        export interface Store {
+          /** Read one value by its key. */
+          get(key: string): string;
+        }
+        /** Overload signatures document the implementation below. */
+        export function pick(a: string): string;
+        export function pick(a: string): string {
+          return a;
+        }
+        """,
+    ),
+    (
+        "go",
+        "store.go",
+        """
+        package store
+
+        type Store interface {
+            // Get reads one value by its key.
+            Get(key string) (string, error)
+        }
+        """,
+    ),
+    (
+        "rust",
+        "src/lib.rs",
+        """
+        pub trait Store {
+            /// Read one value by its key.
+            fn get(&self, key: &str) -> String;
+        }
+        """,
+    ),
+    (
+        "python",
+        "more.pyi",
+        """
+        def chunked(iterable, n):
+            \"\"\"Break the iterable into lists of length n.\"\"\"
+            ...
+        """,
+    ),
+]
+
+
+@pytest.mark.parametrize(("language", "path", "source"), DECLARATIONS)
+def test_declarations_are_stripped_but_never_targets(language: str, path: str, source: str) -> None:
+    text = textwrap.dedent(source).lstrip("\n")
+    found = find_documented_functions(path, text, language)
+    declared = [f for f in found if f.declaration]
+    assert declared, found
+    stripped = strip_docs(text, found)
+    assert len(stripped.splitlines()) == len(text.splitlines())
+    for f in declared:
+        assert " ".join(f.query.split()[:3]) not in stripped
+    assert build_pairs(declared) == []
+
+
+def test_a_stub_repeating_the_docstring_leaves_the_implementation_its_pair() -> None:
+    """A `.pyi` stub (or `.d.ts` typing) with the implementation's docs word for word
+    must neither become a target nor make the query ambiguous."""
+    code = 'def chunked(iterable, n):\n    """Break the iterable into lists of length n."""\n'
+    code += "    out = []\n    for x in iterable:\n        out.append(x)\n    return out\n"
+    stub = 'def chunked(iterable, n):\n    """Break the iterable into lists of length n."""\n    ...\n'
+    found = find_documented_functions("more.py", code, "python")
+    found += find_documented_functions("more.pyi", stub, "python")
+    assert [f.declaration for f in found] == [False, True]
+    assert [(p.path, p.symbol) for p in build_pairs(found)] == [("more.py", "chunked")]

@@ -122,9 +122,13 @@ def test_dimensions_outside_the_matryoshka_range_are_refused(tiny_qwen3: Path, d
         LocalEmbedder(EmbedderConfig(model=str(tiny_qwen3), dimensions=dimensions, device="cpu"))
 
 
-def test_the_bundled_minilm_default(minilm: LocalEmbedder) -> None:
-    assert (minilm.provider, minilm.model_id, minilm.dimensions) == ("local", DEFAULT_MODEL_ID, 384)
-    vectors = minilm.embed_documents(
+def test_the_bundled_minilm_default(torch_minilm: LocalEmbedder) -> None:
+    assert (torch_minilm.provider, torch_minilm.model_id, torch_minilm.dimensions) == (
+        "local",
+        DEFAULT_MODEL_ID,
+        384,
+    )
+    vectors = torch_minilm.embed_documents(
         [
             "def read_json(path):\n    with open(path) as fh:\n        return json.load(fh)",
             "def load_config(filename):\n    return json.loads(Path(filename).read_text())",
@@ -134,10 +138,10 @@ def test_the_bundled_minilm_default(minilm: LocalEmbedder) -> None:
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
-    query = minilm.embed_query("parse a JSON file")
+    query = torch_minilm.embed_query("parse a JSON file")
     assert query.shape == (384,) and query @ vectors[0] > query @ vectors[2]
     # MiniLM is symmetric: a query is embedded like a document, with no instruction.
-    np.testing.assert_allclose(query, minilm.embed_documents(["parse a JSON file"])[0], atol=1e-5)
+    np.testing.assert_allclose(query, torch_minilm.embed_documents(["parse a JSON file"])[0], atol=1e-5)
 
 
 def test_minilm_cannot_be_truncated() -> None:

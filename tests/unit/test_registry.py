@@ -47,7 +47,7 @@ def test_auto_launches_sglang_with_a_gpu_and_sglang(gpu: None) -> None:
 
 
 def test_a_gpu_without_sglang_installed_is_not_enough(gpu: None) -> None:
-    # The base install does not include SGLang (it is the `codeseek[sglang]` extra).
+    # The base install does not include SGLang (it is the `codeseek-lsp[sglang]` extra).
     assert choose_provider(Config(), env={}).provider == "local"
 
 

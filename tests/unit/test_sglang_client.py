@@ -88,7 +88,7 @@ def test_queries_carry_the_instruction_and_documents_do_not(server: Server, embe
 
 
 def test_matryoshka_truncation_is_done_on_the_client(
-    server: Server, embedder: SglangEmbedder, minilm: LocalEmbedder
+    server: Server, embedder: SglangEmbedder, torch_minilm: LocalEmbedder
 ) -> None:
     texts = ["def add(a, b):\n    return a + b", "class Stack:\n    def push(self, item): ..."]
     vectors = embedder.embed_documents(texts)
@@ -96,10 +96,10 @@ def test_matryoshka_truncation_is_done_on_the_client(
     assert embedder.dimensions == 128 and vectors.shape == (2, 128) and query.shape == (128,)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     # The server's full 384-d vectors, cut to 128 and re-normalised.
-    expected = normalize(minilm.embed_documents(texts)[:, :128])
+    expected = normalize(torch_minilm.embed_documents(texts)[:, :128])
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
     prompt = format_instructed_query(DEFAULT_QUERY_INSTRUCTION, "push onto a stack")
-    np.testing.assert_allclose(query, normalize(minilm.embed_documents([prompt])[0, :128]), atol=1e-5)
+    np.testing.assert_allclose(query, normalize(torch_minilm.embed_documents([prompt])[0, :128]), atol=1e-5)
     # SGLang's own `dimensions` parameter would be refused for Qwen3: it is never sent.
     assert all("dimensions" not in body for body in server.requests())
 
@@ -124,14 +124,14 @@ def test_batches_follow_the_token_budget_and_keep_order(server: Server, embedder
     np.testing.assert_allclose(batched, singles, atol=1e-5)
 
 
-def test_full_size_when_no_dimensions_are_set(server: Server, minilm: LocalEmbedder) -> None:
+def test_full_size_when_no_dimensions_are_set(server: Server, torch_minilm: LocalEmbedder) -> None:
     embedder = create_embedder(url_config(server), ProviderChoice("sglang", "test"))
     try:
         assert isinstance(embedder, SglangEmbedder)
         assert (embedder.provider, embedder.model_id, embedder.dimensions) == ("sglang", MODEL, 384)
         assert embedder.max_tokens == 32768
         vector = embedder.embed_documents(["import os"])[0]
-        np.testing.assert_allclose(vector, minilm.embed_documents(["import os"])[0], atol=1e-5)
+        np.testing.assert_allclose(vector, torch_minilm.embed_documents(["import os"])[0], atol=1e-5)
     finally:
         embedder.close()
 

@@ -23,20 +23,12 @@ from codeseek.config import Config, SglangConfig
 from codeseek.embedding.sglang import SglangEmbedder
 from codeseek.embedding.sglang_server import SglangSupervisor, process_alive
 from codeseek.errors import EmbedderError, EmbedderUnavailable
+from waiting import wait_until
 
 STANDIN_PATH = Path(__file__).resolve().parents[1] / "standins" / "pythonpath"
 MODEL = "Qwen/Qwen3-Embedding-4B"
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SGLang and process groups are POSIX-only")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 @pytest.fixture
@@ -120,7 +112,7 @@ def test_a_server_that_exits_while_starting_fails_fast_with_a_hint(
     assert time.monotonic() - started < 10
     message = str(caught.value)
     assert "exited with code 1 while starting" in message
-    assert "pip install 'codeseek[sglang]'" in message
+    assert "pip install 'codeseek-lsp[sglang]'" in message
     assert "No module named sglang" in message
 
 

@@ -26,10 +26,8 @@ KEY = "test-key"
 
 @pytest.fixture
 def voyage() -> Iterator[VoyageStandIn]:
-    standin = VoyageStandIn(api_key=KEY)
-    standin.start()
-    yield standin
-    standin.stop()
+    with VoyageStandIn(api_key=KEY) as standin:
+        yield standin
 
 
 @pytest.fixture

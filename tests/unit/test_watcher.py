@@ -132,11 +132,13 @@ def workspace(tmp_path: Path) -> Path:
 @pytest.fixture
 def watch(workspace: Path) -> Iterator[Batches]:
     batches = Batches()
-    watcher = WorkspaceWatcher(workspace, IgnoreRules.load(workspace), batches, debounce=0.1)
+    batcher = ChangeBatcher(batches, debounce=0.1, max_delay=2.0)
+    watcher = WorkspaceWatcher(workspace, IgnoreRules.load(workspace), batcher)
     watcher.start()
     yield batches
     stopped = time.monotonic()
     watcher.stop()
+    batcher.close()
     assert time.monotonic() - stopped < 2.0
     assert not [t for t in threading.enumerate() if t.name == "codeseek-change-batcher"]
 

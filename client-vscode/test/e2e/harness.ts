@@ -11,15 +11,20 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 
 const run = promisify(execFile);
 
 export const EXTENSION_ROOT = resolve(__dirname, '..', '..');
 export const REPO_ROOT = resolve(EXTENSION_ROOT, '..');
 export const FIXTURE = join(__dirname, 'fixture');
+/** Files named like standard-library modules (and codeseek itself), put at the workspace's root. */
+export const SHADOWING = join(REPO_ROOT, 'tests', 'data', 'shadowing');
+/** The second folder of the multi-root workspace. */
+export const SECOND_FOLDER = join(__dirname, 'fixture-timekeeping');
 export const VSIX = join(EXTENSION_ROOT, 'dist', 'codeseek.vsix');
 export const ARTIFACTS = process.env.CODESEEK_E2E_ARTIFACTS ?? join(REPO_ROOT, 'test-artifacts', 'vscode-e2e');
 
@@ -90,6 +95,10 @@ async function waitForHttp(url: string, process: ChildProcess, timeoutMs: number
 
 export interface Session {
   page: Page;
+  /** code-server's address, ending in `/`. */
+  url: string;
+  /** The temporary folder holding the workspace, the user data and the index. */
+  root: string;
   workspace: string;
   userDataDir: string;
   close(): Promise<void>;
@@ -98,6 +107,8 @@ export interface Session {
 /**
  * A fresh VS Code: its own user data, extensions and a copy of the fixture workspace
  * whose settings point the extension at `python` (or at CODESEEK_E2E_SERVER_COMMAND).
+ * The workspace's root also holds `types.py`, `logging.py`, `json.py` and `codeseek.py`,
+ * which break a server started with the workspace as its working folder.
  */
 export async function openVSCode(tools: Tools): Promise<Session> {
   // Artifacts describe the latest run only.
@@ -108,6 +119,7 @@ export async function openVSCode(tools: Tools): Promise<Session> {
   const extensionsDir = join(root, 'extensions');
   const workspace = join(root, 'workspace');
   await cp(FIXTURE, workspace, { recursive: true });
+  await cp(SHADOWING, workspace, { recursive: true });
   await mkdir(join(userDataDir, 'User'), { recursive: true });
   await writeFile(
     join(userDataDir, 'User', 'settings.json'),
@@ -188,6 +200,8 @@ export async function openVSCode(tools: Tools): Promise<Session> {
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     return {
       page,
+      url,
+      root,
       workspace,
       userDataDir,
       close: async () => {
@@ -215,6 +229,37 @@ export function serverSettings(python: string, storePath: string): Record<string
     settings['codeseek.serverCommand'] = JSON.parse(process.env.CODESEEK_E2E_SERVER_COMMAND) as string[];
   }
   return settings;
+}
+
+/**
+ * Add a folder to the open workspace the way a user does (Workspaces: Add Folder to
+ * Workspace..., the path typed into code-server's file dialog). The window stays open: the
+ * extension and its server carry on, told of the new folder.
+ */
+export async function addFolderToWorkspace(page: Page, folder: string): Promise<void> {
+  await runCommand(page, 'Workspaces: Add Folder to Workspace...');
+  const input = page.locator('.quick-input-widget input');
+  try {
+    // The dialog opens at the current folder; wait for it before typing over its path.
+    await expect.poll(() => input.inputValue()).toMatch(/\/$/);
+    await input.fill(folder.endsWith('/') ? folder : folder + '/');
+    // Typing a folder's path opens it in the dialog; it has no subfolders, so only ".."
+    // is listed once it has. Accepting earlier would add whatever the dialog showed before.
+    const rows = page.locator('.quick-input-list .monaco-list-row');
+    await expect.poll(async () => (await rows.allInnerTexts()).map((t) => t.trim())).toEqual(['..']);
+    await page.locator('.quick-input-widget .monaco-button', { hasText: /^Add$/ }).click();
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: basename(folder) }).first().waitFor();
+  } catch (error) {
+    await screenshot(page, 'add-folder-failed');
+    throw error;
+  }
+}
+
+/** The chunk count in the status bar, once it shows one (not while indexing). */
+export async function statusBarChunks(page: Page): Promise<number | undefined> {
+  const text = await codeseekStatusItem(page).innerText();
+  const match = /([\d,]+) chunks/.exec(text);
+  return match ? Number(match[1]!.replace(/,/g, '')) : undefined;
 }
 
 export async function writeWorkspaceSettings(workspace: string, settings: Record<string, unknown>): Promise<void> {
@@ -287,7 +332,7 @@ export async function extensionLog(session: Session): Promise<string> {
  */
 export async function waitForIndex(session: Session, timeoutMs: number): Promise<string> {
   const item = codeseekStatusItem(session.page);
-  const ready = item.filter({ hasText: /\d+ chunks/ });
+  const ready = item.filter({ hasText: /[1-9][\d,]* chunks/ });
   const failed = item.filter({ has: session.page.locator('.codicon-error') });
   await ready.or(failed).waitFor({ timeout: timeoutMs });
   if (await ready.isVisible()) {

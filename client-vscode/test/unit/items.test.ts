@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { hitToItem, hitsToItems, kindIcon, previewLine, relativePath, uriPath } from '../../src/items';
+import { type FolderRef, hitLocation, hitToItem, hitsToItems, kindIcon, previewLine, uriPath } from '../../src/items';
 import type { Hit } from '../../src/protocol';
+
+const PROJ: FolderRef[] = [{ uri: 'file:///work/proj', name: 'proj' }];
+
+function folders(...uris: string[]): FolderRef[] {
+  return uris.map((uri) => ({ uri, name: uri.slice(uri.lastIndexOf('/') + 1) }));
+}
 
 function hit(overrides: Partial<Hit> = {}): Hit {
   return {
@@ -17,7 +23,7 @@ function hit(overrides: Partial<Hit> = {}): Hit {
 
 describe('hitToItem', () => {
   it('shows the symbol with its kind icon, path:line (1-based) and the first preview line', () => {
-    const item = hitToItem(hit(), ['file:///work/proj']);
+    const item = hitToItem(hit(), PROJ);
     expect(item.label).toBe('$(symbol-method) JsonStore.load');
     expect(item.description).toBe('src/pkg/io.py:12');
     expect(item.detail).toBe('def load(self, path):');
@@ -25,44 +31,63 @@ describe('hitToItem', () => {
     expect(item.hit.uri).toBe('file:///work/proj/src/pkg/io.py');
   });
 
+  it('puts the folder first in a multi-root workspace', () => {
+    const item = hitToItem(hit({ uri: 'file:///w/web/src/cart.ts' }), folders('file:///w/api', 'file:///w/web'));
+    expect(item.description).toBe('web • src/cart.ts:12');
+  });
+
   it('falls back to the file name when the chunk has no symbol', () => {
-    const item = hitToItem(hit({ symbol: null, kind: null }), ['file:///work/proj']);
+    const item = hitToItem(hit({ symbol: null, kind: null }), PROJ);
     expect(item.label).toBe('$(symbol-file) io.py');
   });
 
   it('keeps the server order', () => {
     const items = hitsToItems(
       [hit({ symbol: 'b' }), hit({ symbol: 'a' }), hit({ symbol: 'c' })],
-      ['file:///work/proj'],
+      PROJ,
     );
     expect(items.map((i) => i.label)).toEqual(['$(symbol-method) b', '$(symbol-method) a', '$(symbol-method) c']);
   });
 });
 
-describe('relativePath', () => {
+describe('hitLocation', () => {
   it('is relative to the folder holding the file', () => {
-    expect(relativePath('file:///work/proj/a/b.ts', ['file:///work/proj'])).toBe('a/b.ts');
+    expect(hitLocation('file:///work/proj/a/b.ts', PROJ)).toEqual({ path: 'a/b.ts' });
   });
 
   it('decodes escaped characters', () => {
-    expect(relativePath('file:///work/my%20proj/a%23b.ts', ['file:///work/my%20proj'])).toBe('a#b.ts');
+    expect(hitLocation('file:///work/my%20proj/a%23b.ts', folders('file:///work/my%20proj'))).toEqual({
+      path: 'a#b.ts',
+    });
   });
 
-  it('names the folder when the workspace has several', () => {
-    expect(relativePath('file:///w/two/x.go', ['file:///w/one', 'file:///w/two'])).toBe('two/x.go');
+  it('names the folder, as VS Code names it, when the workspace has several', () => {
+    const two: FolderRef[] = [
+      { uri: 'file:///w/one', name: 'one' },
+      { uri: 'file:///w/two', name: 'Two (backend)' },
+    ];
+    expect(hitLocation('file:///w/two/x.go', two)).toEqual({ folder: 'Two (backend)', path: 'x.go' });
+  });
+
+  it('picks the innermost folder when one folder is inside another', () => {
+    const nested = folders('file:///w/repo', 'file:///w/repo/docs');
+    expect(hitLocation('file:///w/repo/docs/guide.md', nested)).toEqual({ folder: 'docs', path: 'guide.md' });
+    expect(hitLocation('file:///w/repo/src/x.py', nested)).toEqual({ folder: 'repo', path: 'src/x.py' });
   });
 
   it('does not match a folder that is only a prefix of the name', () => {
-    expect(relativePath('file:///work/project2/x.py', ['file:///work/project'])).toBe('/work/project2/x.py');
+    expect(hitLocation('file:///work/project2/x.py', folders('file:///work/project'))).toEqual({
+      path: '/work/project2/x.py',
+    });
   });
 
   it('gives the absolute path outside every folder', () => {
-    expect(relativePath('file:///elsewhere/x.py', ['file:///work/proj'])).toBe('/elsewhere/x.py');
+    expect(hitLocation('file:///elsewhere/x.py', PROJ)).toEqual({ path: '/elsewhere/x.py' });
   });
 
   it('handles Windows drive letters', () => {
     expect(uriPath('file:///c%3A/src/x.cs')).toBe('c:/src/x.cs');
-    expect(relativePath('file:///c%3A/src/x.cs', ['file:///c%3A/src'])).toBe('x.cs');
+    expect(hitLocation('file:///c%3A/src/x.cs', folders('file:///c%3A/src'))).toEqual({ path: 'x.cs' });
   });
 });
 

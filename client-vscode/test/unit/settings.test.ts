@@ -40,7 +40,7 @@ describe('serverSettings', () => {
   it('never forwards the editor-only settings', () => {
     const everything = (key: string): unknown => `value of ${key}`;
     const settings = serverSettings(everything);
-    expect(Object.keys(settings).sort()).toEqual(['embedder', 'hover', 'index', 'sglang', 'store', 'voyage']);
+    expect(Object.keys(settings).sort()).toEqual(['embedder', 'hover', 'index', 'reranker', 'sglang', 'store', 'voyage']);
     expect(JSON.stringify(settings)).not.toMatch(/pythonPath|serverCommand|search\.|findRelated|apiKey/i);
   });
 });

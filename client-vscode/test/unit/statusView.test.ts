@@ -8,11 +8,23 @@ function indexStatus(overrides: Partial<IndexStatus> = {}): IndexStatus {
     files: 120,
     chunks: 1234,
     pending: 0,
+    embedded: 1234,
+    denseTotal: 1234,
+    densePercent: 100,
+    complete: true,
+    message: null,
+    progress: null,
+    secrets: {},
     provider: 'local',
     model: 'sentence-transformers/all-MiniLM-L6-v2',
     dimensions: 384,
     lastIndexedAt: '2025-01-02T03:04:05Z',
     lastError: null,
+    providerReason: null,
+    skipped: [],
+    storePath: '/home/ada/.cache/codeseek/indexes/proj-0123456789ab',
+    embedderAvailable: true,
+    roots: [],
     ...overrides,
   };
 }
@@ -57,6 +69,25 @@ describe('statusBarView', () => {
 
   it('hides itself without a workspace', () => {
     expect(statusBarView({ kind: 'noWorkspace' }).visible).toBe(false);
+  });
+
+  it('lists each folder in the tooltip when the workspace has several', () => {
+    const folder = (uri: string, files: number, chunks: number, state: 'idle' | 'indexing' = 'idle') => ({
+      ...indexStatus({ files, chunks, state }),
+      uri,
+    });
+    const view = statusBarView({
+      kind: 'ready',
+      status: indexStatus({
+        files: 12,
+        chunks: 1300,
+        roots: [folder('file:///w/api', 10, 1200), folder('file:///w/web%20app', 2, 100, 'indexing')],
+      }),
+    });
+    expect(view.tooltip).toContain('api: 10 files, 1,200 chunks\n');
+    expect(view.tooltip).toContain('web app: 2 files, 100 chunks (indexing)');
+    const single = statusBarView({ kind: 'ready', status: indexStatus({ roots: [folder('file:///w/api', 120, 1234)] }) });
+    expect(single.tooltip).not.toContain('api:');
   });
 
   it('shows no provider part before the embedder is known', () => {

@@ -13,27 +13,18 @@ import json
 import logging
 import os
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from codeseek.config import EmbedderConfig
-from codeseek.embedding.base import (
-    QWEN3_MIN_DIMENSIONS,
-    Embedder,
-    format_instructed_query,
-    is_qwen3_embedding,
-    normalize,
-    truncate_dimensions,
-)
+from codeseek.embedding.base import Embedder, InputType, is_qwen3_embedding, matryoshka_dimensions
+from codeseek.embedding.registry import ModelInfo
 from codeseek.errors import ConfigError, EmbedderError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-QUERY_CACHE_SIZE = 256
 
 
 def bundled_model_path() -> Path:
@@ -68,10 +59,57 @@ def _pooling_mode(model_dir: Path | None, model_type: str, name: str) -> str:
     return "mean"
 
 
+def _resolve_source(config: EmbedderConfig) -> tuple[str, Path | None, str, str]:
+    """(what to load, its folder if local, its name for conventions, the model id)."""
+    if config.model:
+        model_dir = Path(config.model).expanduser()
+        if model_dir.is_dir():
+            return str(model_dir), model_dir, model_dir.name, f"local:{model_dir.resolve()}"
+        return config.model, None, config.model, config.model
+    model_dir = bundled_model_path()
+    return str(model_dir), model_dir, DEFAULT_MODEL_ID, DEFAULT_MODEL_ID
+
+
+def _max_tokens(model_dir: Path | None, hf_config: dict[str, object]) -> int:
+    if model_dir is not None:
+        st = model_dir / "sentence_bert_config.json"
+        if st.is_file():
+            return int(json.loads(st.read_text()).get("max_seq_length", 512))
+    limit = hf_config.get("max_position_embeddings") or 512
+    # Long-context models can read far more than a code chunk needs; a cap keeps one
+    # huge chunk from dominating memory on a CPU.
+    return min(int(limit), 8192)  # type: ignore[call-overload]
+
+
+def describe_local_model(config: EmbedderConfig) -> ModelInfo | None:
+    """The model's id, size and context from its files alone (no torch, no weights)."""
+    try:
+        source, model_dir, _name, model_id = _resolve_source(config)
+        folder = model_dir
+        if folder is None:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(source, "config.json")
+            if not isinstance(cached, str):
+                return None
+            folder = Path(cached).parent
+        hf_config = json.loads((folder / "config.json").read_text())
+        full = int(hf_config["hidden_size"])
+    except (OSError, ValueError, KeyError, TypeError, EmbedderError):
+        return None
+    dimensions = config.dimensions or full
+    return ModelInfo("local", model_id, dimensions, _max_tokens(model_dir or folder, hf_config))
+
+
 class LocalEmbedder(Embedder):
     provider = "local"
+    # Sorting by length keeps padding, and so wasted compute, small.
+    sort_by_length = True
+    # The tokenizer truncates at exactly `max_tokens`; a cut by characters could only lose text.
+    clip_chars_per_token = None
 
     def __init__(self, config: EmbedderConfig) -> None:
+        super().__init__()
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import torch
@@ -82,23 +120,7 @@ class LocalEmbedder(Embedder):
         transformers.utils.logging.disable_progress_bar()
 
         self._torch = torch
-        model_dir: Path | None
-        if config.model:
-            source = config.model
-            model_dir = Path(source).expanduser()
-            if model_dir.is_dir():
-                source = str(model_dir)
-                name = model_dir.name
-                self.model_id = f"local:{model_dir.resolve()}"
-            else:
-                model_dir = None
-                name = source
-                self.model_id = source
-        else:
-            model_dir = bundled_model_path()
-            source = str(model_dir)
-            name = DEFAULT_MODEL_ID
-            self.model_id = DEFAULT_MODEL_ID
+        source, model_dir, name, self.model_id = _resolve_source(config)
         self.device = _resolve_device(config.device)
         try:
             hf_config = AutoConfig.from_pretrained(source, local_files_only=True)
@@ -115,61 +137,17 @@ class LocalEmbedder(Embedder):
             ) from exc
         self._model.to(self.device).eval()
         self._pooling = _pooling_mode(model_dir, hf_config.model_type, name)
-        full = int(hf_config.hidden_size)
-        self.max_tokens = self._read_max_tokens(model_dir, hf_config)
-        self._instruction = config.query_instruction if self._qwen3 else None
-        if config.dimensions is not None and config.dimensions != full:
-            if not self._qwen3:
-                raise ConfigError(
-                    f"embedder.dimensions: {name} has a fixed size of {full}; "
-                    "only Matryoshka models (Qwen3-Embedding) can be truncated"
-                )
-            if not QWEN3_MIN_DIMENSIONS <= config.dimensions <= full:
-                raise ConfigError(
-                    f"embedder.dimensions must be between {QWEN3_MIN_DIMENSIONS} and {full} for {name}"
-                )
-        self.dimensions = config.dimensions or full
-        self._batch_size = config.batch_size or (64 if self.device.startswith("cuda") else 8)
+        self.native_dimensions = int(hf_config.hidden_size)
+        self.max_tokens = _max_tokens(model_dir, hf_config.to_dict())
+        self.query_instruction = config.query_instruction if self._qwen3 else None
+        self.dimensions = matryoshka_dimensions(
+            config.dimensions, self.native_dimensions, matryoshka=self._qwen3, model=name
+        )
+        self.batch_texts = config.batch_size or (64 if self.device.startswith("cuda") else 8)
+        # One forward pass at a time: the model is not safe to share between threads.
         self._lock = threading.Lock()
-        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def _read_max_tokens(self, model_dir: Path | None, hf_config: object) -> int:
-        if model_dir is not None:
-            st = model_dir / "sentence_bert_config.json"
-            if st.is_file():
-                return int(json.loads(st.read_text()).get("max_seq_length", 512))
-        limit = int(getattr(hf_config, "max_position_embeddings", 512) or 512)
-        # Long-context models can read far more than a code chunk needs; a cap keeps one
-        # huge chunk from dominating memory on a CPU.
-        return min(limit, 8192)
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dimensions), dtype=np.float32)
-        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
-        # Sorting by length keeps padding, and so wasted compute, small.
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        for start in range(0, len(order), self._batch_size):
-            batch = order[start : start + self._batch_size]
-            out[batch] = self._encode([texts[i] for i in batch])
-        return out
-
-    def embed_query(self, text: str) -> np.ndarray:
-        cached = self._query_cache.get(text)
-        if cached is not None:
-            self._query_cache.move_to_end(text)
-            return cached
-        prompt = format_instructed_query(self._instruction, text) if self._instruction else text
-        vector = self._encode([prompt])[0]
-        self._query_cache[text] = vector
-        if len(self._query_cache) > QUERY_CACHE_SIZE:
-            self._query_cache.popitem(last=False)
-        return vector
-
-    def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
-
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def embed_batch(self, texts: list[str], input_type: InputType) -> np.ndarray:
         torch = self._torch
         with self._lock, torch.inference_mode():
             batch = self._tokenizer(
@@ -188,7 +166,4 @@ class LocalEmbedder(Embedder):
             else:
                 weights = mask.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
-            vectors = pooled.float().cpu().numpy()
-        if self.dimensions < vectors.shape[1]:
-            return truncate_dimensions(vectors, self.dimensions)
-        return normalize(vectors)
+            return pooled.float().cpu().numpy()

@@ -21,24 +21,23 @@ from __future__ import annotations
 import logging
 import os
 import random
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from codeseek.config import VOYAGE_MODELS, Config
-from codeseek.embedding.base import Embedder, batch_by_tokens, normalize
+from codeseek.embedding.base import Embedder, InputType
+from codeseek.embedding.registry import ModelInfo
 from codeseek.errors import ConfigError, EmbedderError, EmbedderUnavailable
 
 log = logging.getLogger(__name__)
 
 VOYAGE_KEY_ENV = "VOYAGE_API_KEY"
+VOYAGE_INSTALL_HINT = "Voyage AI needs its client, an optional extra: pip install 'codeseek-lsp[voyage]'"
 MAX_BATCH_TEXTS = 1000  # Voyage's limit on texts in one request
 MAX_BATCH_TOKENS = 120_000  # Voyage's limit on tokens in one request for the code models
-QUERY_CACHE_SIZE = 256
 
 
 class _ModelSpec:
@@ -70,13 +69,8 @@ class VoyageEmbedder(Embedder):
         batch_texts: int = MAX_BATCH_TEXTS,
         batch_tokens: int = MAX_BATCH_TOKENS,
     ) -> None:
-        env = os.environ if env is None else env
-        self._key = (env.get(VOYAGE_KEY_ENV) or "").strip()
-        if not self._key:
-            raise ConfigError(
-                f"the voyage provider needs an API key in the {VOYAGE_KEY_ENV} environment variable "
-                "(or in the editor's secret storage)"
-            )
+        super().__init__()
+        self._key = voyage_api_key(env)
         model = config.embedder.model or config.voyage.model
         spec = MODELS.get(model)
         if spec is None:
@@ -86,62 +80,33 @@ class VoyageEmbedder(Embedder):
             sizes = " or ".join(str(d) for d in spec.dimensions)
             raise ConfigError(f"embedder.dimensions must be {sizes} for {model}, not {dimensions}")
 
-        import voyageai
+        voyageai = import_voyageai()
 
         self.model_id = model
-        self.dimensions = dimensions
+        self.dimensions = self.native_dimensions = dimensions
         self.max_tokens = spec.context
         # voyage-code-2 takes no output_dimension at all.
         self._output_dimension = dimensions if len(spec.dimensions) > 1 else None
         self._retries = retries
         self._retry_backoff = retry_backoff
         self._max_retry_wait = max_retry_wait
-        self._batch_texts = min(batch_texts, MAX_BATCH_TEXTS)
-        self._batch_tokens = min(batch_tokens, MAX_BATCH_TOKENS)
+        self.batch_texts = min(batch_texts, MAX_BATCH_TEXTS)
+        self.batch_tokens = min(batch_tokens, MAX_BATCH_TOKENS)
         self._errors = voyageai.error
         self._client = voyageai.Client(
             api_key=self._key, max_retries=0, timeout=timeout, base_url=config.voyage.base_url or None
         )
         self._sleep: Callable[[float], None] = time.sleep
-        self._cache_lock = threading.Lock()
-        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-
-    # -- Embedder ---------------------------------------------------------------------------
-
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
-        wanted = [i for i, text in enumerate(texts) if text.strip()]
-        clipped = [self._clip(texts[i]) for i in wanted]
-        for batch in self._batches(clipped):
-            out[[wanted[j] for j in batch]] = self._embed([clipped[j] for j in batch], "document")
-        return out
-
-    def embed_query(self, text: str) -> np.ndarray:
-        if not text.strip():
-            return np.zeros(self.dimensions, dtype=np.float32)
-        with self._cache_lock:
-            cached = self._query_cache.get(text)
-            if cached is not None:
-                self._query_cache.move_to_end(text)
-                return cached
-        vector = self._embed([self._clip(text)], "query")[0]
-        with self._cache_lock:
-            self._query_cache[text] = vector
-            if len(self._query_cache) > QUERY_CACHE_SIZE:
-                self._query_cache.popitem(last=False)
-        return vector
 
     def describe(self) -> str:
         return f"voyage:{self.model_id} ({self.dimensions} dimensions)"
 
     # -- requests -----------------------------------------------------------------------------
 
-    def _clip(self, text: str) -> str:
-        # Voyage truncates long inputs itself, but counts them whole against the batch limit.
-        return text[: self.max_tokens * 3]
-
-    def _batches(self, texts: list[str]) -> list[list[int]]:
-        return batch_by_tokens(texts, self._batch_tokens, self._batch_texts)
+    def embed_batch(self, texts: list[str], input_type: InputType) -> np.ndarray:
+        # Voyage turns input_type into its own retrieval prompts; it truncates long
+        # inputs itself, but counts them whole against the batch limit (hence the clip).
+        return self._embed(texts, input_type)
 
     def _embed(self, texts: list[str], input_type: str) -> np.ndarray:
         errors = self._errors
@@ -178,10 +143,10 @@ class VoyageEmbedder(Embedder):
             ) as exc:
                 if attempt == self._retries:
                     raise EmbedderUnavailable(
-                        f"Voyage AI is not answering ({_kind(exc)}) after {attempt + 1} attempts: {self._redact(exc)}"
+                        f"Voyage AI is not answering ({error_kind(exc)}) after {attempt + 1} attempts: {self._redact(exc)}"
                     ) from None
                 wait = self._retry_wait(attempt, exc)
-                log.info("Voyage AI: %s; retrying in %.1f s", _kind(exc), wait)
+                log.info("Voyage AI: %s; retrying in %.1f s", error_kind(exc), wait)
                 self._sleep(wait)
                 continue
             except errors.VoyageError as exc:
@@ -190,7 +155,10 @@ class VoyageEmbedder(Embedder):
                     self._sleep(self._retry_wait(attempt, exc))
                     continue
                 raise EmbedderError(f"Voyage AI answered with an error: {self._redact(exc)}") from None
-            return self._vectors(result.embeddings, len(texts))
+            try:
+                return np.asarray(result.embeddings, dtype=np.float32)
+            except (TypeError, ValueError) as exc:
+                raise EmbedderError(f"Voyage AI returned embeddings that are not vectors: {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _retry_wait(self, attempt: int, exc: Exception) -> float:
@@ -202,28 +170,41 @@ class VoyageEmbedder(Embedder):
         backoff = self._retry_backoff * 2**attempt * (0.5 + random.random() / 2)
         return min(max(backoff, retry_after), self._max_retry_wait)
 
-    def _vectors(self, embeddings: Any, expected: int) -> np.ndarray:
-        try:
-            vectors = np.asarray(embeddings, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise EmbedderError(f"Voyage AI returned embeddings that are not vectors: {exc}") from None
-        if vectors.shape != (expected, self.dimensions):
-            raise EmbedderError(
-                f"Voyage AI returned vectors of shape {vectors.shape} for {expected} texts "
-                f"of {self.dimensions} dimensions"
-            )
-        return normalize(vectors)
-
     def _redact(self, exc: BaseException) -> str:
-        # Only the message: the client's errors also carry headers and bodies.
-        message = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
-        return str(message).replace(self._key, "[redacted]")[:500]
+        return redact_error(exc, self._key)
 
     def __repr__(self) -> str:
         return f"VoyageEmbedder(model={self.model_id!r}, dimensions={self.dimensions})"
 
 
-def _kind(exc: BaseException) -> str:
+def voyage_api_key(env: Mapping[str, str] | None = None) -> str:
+    """The key from VOYAGE_API_KEY, or a ConfigError saying where it must be."""
+    key = ((os.environ if env is None else env).get(VOYAGE_KEY_ENV) or "").strip()
+    if not key:
+        raise ConfigError(
+            f"Voyage AI needs an API key in the {VOYAGE_KEY_ENV} environment variable "
+            "(or in the editor's secret storage)"
+        )
+    return key
+
+
+def import_voyageai() -> Any:
+    """The `voyageai` module, or one ConfigError line with the command that installs it."""
+    try:
+        import voyageai
+    except ImportError:
+        raise ConfigError(VOYAGE_INSTALL_HINT) from None
+    return voyageai
+
+
+def redact_error(exc: BaseException, key: str) -> str:
+    """The client error's message with `key` scrubbed (in case a server or proxy echoes
+    it); only the message: the client's errors also carry headers and bodies."""
+    message = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
+    return str(message).replace(key, "[redacted]")[:500]
+
+
+def error_kind(exc: BaseException) -> str:
     status = getattr(exc, "http_status", None)
     name = {
         "RateLimitError": "rate limited",
@@ -233,3 +214,15 @@ def _kind(exc: BaseException) -> str:
         "APIConnectionError": "cannot connect",
     }.get(type(exc).__name__, type(exc).__name__)
     return f"{name}, HTTP {status}" if status else name
+
+
+def describe_voyage_model(config: Config) -> ModelInfo | None:
+    """The model's id, size and context from the settings alone (no key, no request)."""
+    model = config.embedder.model or config.voyage.model
+    spec = MODELS.get(model)
+    if spec is None:
+        return None
+    dimensions = config.embedder.dimensions or spec.default
+    if dimensions not in spec.dimensions:
+        return None
+    return ModelInfo("voyage", model, dimensions, spec.context)

@@ -9,7 +9,7 @@ files and index are never touched. What is measured:
 - pipeline overhead: full index time divided by the time the same embedder, warm and in
   the same process, takes to embed the same (unique) chunk texts in one call;
 - re-index time with nothing changed (median of three runs);
-- save-to-searchable: a function renamed in one file, `Engine.update_paths` on it, and a
+- save-to-searchable: a function renamed in one file, `FolderService.update` on it, and a
   search until the new name is found (median of several edits);
 - search latency, query embedding included (`Searcher.search`, the query cache emptied
   before each query), per mode, at the repository's size and at `scale` chunks: the
@@ -32,14 +32,17 @@ from typing import Any
 import numpy as np
 
 from codeseek.chunking.chunker import chunk_file
+from codeseek.chunking.secrets import mask_secrets
 from codeseek.config import Config
 from codeseek.embedding.base import Embedder, estimate_tokens, normalize
-from codeseek.engine import Engine, index_key
 from codeseek.errors import CodeseekError, WorkspaceError
 from codeseek.evaluation.evaluate import copy_workspace, forget_cached_queries, percentile
+from codeseek.indexer import chunk_tokens_for
 from codeseek.model import Chunk
 from codeseek.search import MODES, Searcher, SearchRequest
-from codeseek.store.lance import VECTOR_INDEX_MIN_ROWS, FileRecord, IndexStore
+from codeseek.service import FolderService, index_key
+from codeseek.store.lance import VECTOR_INDEX_MIN_ROWS, IndexStore
+from codeseek.store.schema import FileRecord
 from codeseek.workspace.discovery import SkipFile, discover, read_source
 
 SEARCH_QUERIES = 200
@@ -155,7 +158,7 @@ def bench(
         raise WorkspaceError(f"{source}: no files to index (all ignored, skipped or empty)")
     run_config = config.copy()
     run_config.store.path = str(work_dir / "store")
-    engine = Engine(corpus.root, run_config, embedder=embedder)
+    service = FolderService(corpus.root, run_config, embedder=embedder)
     report = BenchReport(
         str(source),
         embedder.provider,
@@ -166,7 +169,7 @@ def bench(
     embedder.embed_documents(["warm up"])  # first-call costs (allocations, kernels) are not indexing
 
     say("indexing the whole workspace")
-    full = engine.index(full=True)
+    full = service.index(full=True)
     if full.chunks == 0:
         raise WorkspaceError(f"{source}: nothing to index (every file is empty)")
     report.files, report.chunks = full.files, full.chunks
@@ -191,18 +194,19 @@ def bench(
     say("re-indexing with nothing changed")
     runs = []
     for _ in range(REINDEX_RUNS):
-        again = engine.index()
+        again = service.index()
         if again.indexed:
             raise CodeseekError(f"re-index with nothing changed re-indexed {again.indexed} files")
         runs.append(again.seconds)
     report.reindex_unchanged_seconds = float(np.median(runs))
 
     say("timing save-to-searchable")
-    report.save_to_searchable_ms = _save_to_searchable(engine)
+    report.save_to_searchable_ms = _save_to_searchable(service)
 
     query_texts = _queries(corpus.pairs, chunks)
     say(f"timing {queries} searches per mode at {report.chunks} chunks")
-    searcher = engine.searcher()
+    searcher = service.searcher()
+    assert searcher is not None
     report.search = {mode: _time_searches(searcher, embedder, query_texts, mode, queries) for mode in MODES}
 
     if scale > report.chunks:
@@ -216,7 +220,7 @@ def bench(
 
 def _unique_chunks(root: Path, config: Config, embedder: Embedder) -> list[Chunk]:
     """The chunks the indexer embedded, one per content key, cut the way it cuts them."""
-    max_tokens = max(64, int(embedder.max_tokens * 0.9))  # as Indexer.chunk_tokens
+    max_tokens = chunk_tokens_for(embedder.max_tokens)  # as the indexer sizes them
     found = discover(
         root,
         include=config.index.include,
@@ -229,6 +233,7 @@ def _unique_chunks(root: Path, config: Config, embedder: Embedder) -> list[Chunk
             text = read_source(file.abs_path, config.index.max_file_bytes)
         except SkipFile:
             continue
+        text, _ = mask_secrets(file.path, text)  # as the indexer masks them
         for chunk in chunk_file(file.path, text, max_tokens=max_tokens, count_tokens=estimate_tokens):
             unique.setdefault(chunk.content_key, chunk)
     return list(unique.values())
@@ -237,14 +242,14 @@ def _unique_chunks(root: Path, config: Config, embedder: Embedder) -> list[Chunk
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _save_to_searchable(engine: Engine) -> list[float]:
+def _save_to_searchable(service: FolderService) -> list[float]:
     """Rename a function in one file (a one-function change, as an editor's save makes
     it), then time `update_paths` plus searches until the new name is found."""
-    target = _renamable_function(engine)
+    target = _renamable_function(service)
     if target is None:
         return []
     path, name = target
-    file = engine.root / path
+    file = service.root / path
     samples: list[float] = []
     current = name
     for edit in range(1, SAVE_EDITS + 1):
@@ -256,10 +261,10 @@ def _save_to_searchable(engine: Engine) -> list[float]:
         with file.open("w", encoding="utf-8", errors="surrogatepass", newline="") as fh:
             fh.write(re.sub(rf"\b{re.escape(current)}\b", new, text, count=1))
         started = time.perf_counter()
-        engine.update_paths([path])
+        service.update([path])
         deadline = started + 30
         while time.perf_counter() < deadline:
-            hits = engine.search(SearchRequest(new, 5, "lexical")).hits
+            hits = service.search(SearchRequest(new, 5, "lexical")).hits
             if any(h.path == path for h in hits):
                 samples.append((time.perf_counter() - started) * 1000)
                 break
@@ -267,12 +272,14 @@ def _save_to_searchable(engine: Engine) -> list[float]:
     return samples
 
 
-def _renamable_function(engine: Engine) -> tuple[str, str] | None:
+def _renamable_function(service: FolderService) -> tuple[str, str] | None:
     """A (path, name) whose name occurs as a word in its file: a function in the middle
     of the workspace, so the pick is stable from run to run."""
-    paths = engine.store.all_paths()
+    store = service.store()
+    assert store is not None
+    paths = store.all_paths()
     for path in paths[len(paths) // 2 :] + paths[: len(paths) // 2]:
-        for chunk in engine.store.chunks_of(path):
+        for chunk in store.chunks_of(path):
             if chunk.kind not in ("function", "method") or not chunk.symbol:
                 continue
             name = chunk.symbol.rsplit(".", 1)[-1]
@@ -327,7 +334,7 @@ def _scaled(
     store = IndexStore(path, index_key(embedder.model_id, dims), dims)
     rng = np.random.default_rng(0)
     started = time.perf_counter()
-    with store.lock.held():
+    with store.writer() as writer:
         for batch_start in range(0, total, SCALE_BATCH_ROWS):
             rows = range(batch_start, min(total, batch_start + SCALE_BATCH_ROWS))
             batch: list[Chunk] = []
@@ -352,7 +359,7 @@ def _scaled(
             for chunk in batch:
                 per_file[chunk.path] = per_file.get(chunk.path, 0) + 1
             records = [FileRecord(p, "synthetic", 0, 0, n) for p, n in per_file.items()]
-            store.replace_files(records, batch, normalize(picked + noise))
+            writer.replace_files(records, batch, normalize(picked + noise))
         write_seconds = time.perf_counter() - started
 
         say(f"timing exhaustive semantic search at {total} chunks")
@@ -364,7 +371,7 @@ def _scaled(
 
         say(f"building the full-text and vector indexes over {total} chunks")
         started = time.perf_counter()
-        store.optimize()
+        writer.optimize()
         optimize_seconds = time.perf_counter() - started
     has_index = store.has_vector_index()
     recall = None

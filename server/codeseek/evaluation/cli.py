@@ -9,17 +9,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
-from codeseek.cli import EXIT_OK, UsageError, _workspace, load_cli_config
-from codeseek.config import Config
+from codeseek.cli_config import EXIT_OK, load_cli_config, workspace_path
+from codeseek.config import Config, apply_settings
 from codeseek.embedding.base import Embedder
 from codeseek.embedding.registry import choose_provider, create_embedder
-from codeseek.errors import ConfigError, EmbedderError
+from codeseek.errors import ConfigError, EmbedderError, UsageError
 from codeseek.evaluation import bench as bench_module
 from codeseek.evaluation import evaluate as evaluate_module
 from codeseek.evaluation import plots
-from codeseek.search import MODES
 
 R = TypeVar("R", bench_module.BenchReport, evaluate_module.EvalReport)
 
@@ -30,9 +29,13 @@ def run_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     weights = list(getattr(args, "lexical_weight", None) or [])
     if any(not 0.0 <= w <= 1.0 for w in weights):
         raise UsageError("--lexical-weight must be between 0 and 1")
-    modes = list(dict.fromkeys(args.mode or MODES))
-    root = _workspace(args.path)
+    modes = list(dict.fromkeys(args.mode or evaluate_module.EVAL_MODES))
+    root = workspace_path(args.path)
     config = load_cli_config(root, args, err)
+    settings = _apply_set_flags(config, getattr(args, "set", None) or [])
+    index_cache = (
+        Path(args.index_cache).expanduser().absolute() if getattr(args, "index_cache", None) else None
+    )
     providers = list(dict.fromkeys(args.embedder or [config.embedder.provider]))
     embedders = [_embedder(config, provider) for provider in providers]
     notify = _notifier(err, args.json)
@@ -47,6 +50,9 @@ def run_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 limit=args.limit,
                 seed=args.seed,
                 lexical_weights=weights,
+                index_cache=index_cache,
+                settings=settings,
+                measure_latency=not getattr(args, "no_latency", False),
                 notify=notify,
             )
     finally:
@@ -62,7 +68,7 @@ def run_bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     queries = getattr(args, "queries", bench_module.SEARCH_QUERIES)
     if queries < 1:
         raise UsageError("--queries must be at least 1")
-    root = _workspace(args.path)
+    root = workspace_path(args.path)
     config = load_cli_config(root, args, err)
     started = time.perf_counter()
     embedder = _embedder(config, config.embedder.provider)
@@ -108,6 +114,25 @@ def _print_report(
             print(f"codeseek: wrote {path}", file=err)
     print(json.dumps(report.to_json(), indent=2) if args.json else as_text(report), file=out)
     return EXIT_OK
+
+
+def _apply_set_flags(config: Config, flags: list[str]) -> dict[str, Any]:
+    """Apply `--set KEY=VALUE` flags to `config`, a usage error for any bad one. A value
+    is read as JSON when it parses (numbers, booleans, lists), else as a string."""
+    settings: dict[str, Any] = {}
+    for flag in flags:
+        key, sep, raw = flag.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {flag}: expected KEY=VALUE")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        settings[key.strip()] = value
+    problems = apply_settings(config, settings, "--set")
+    if problems:
+        raise UsageError(f"--set {problems[0].key}: {problems[0].message}")
+    return settings
 
 
 def _embedder(config: Config, provider: str) -> Embedder:

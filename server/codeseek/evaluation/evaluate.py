@@ -11,10 +11,24 @@
    mean of 1/rank, with queries not in the top 10 counting 0 (MRR@10).
 4. Latency is the wall time of one `Searcher.search` call, query embedding included,
    after one untimed warm-up query per mode.
+
+Mode `functions` is not a codeseek search mode but the baseline it must beat: a plain
+index of one vector per function (`baseline.py`), the same model, queries and hit rule.
+
+With `index_cache`, the stores outlive the run: the next run on the same workspace
+re-chunks every file with the current code (so a chunking change is measured) but takes
+each vector whose chunk text is unchanged from the store's vector cache, and the baseline
+its function vectors from a file beside it. A setting that changes only search costs
+no model time at all then.
+
+Without latency (`measure_latency=False`, for tuning runs that only need ranks), each
+query is embedded once and its vector reused by every mode and weight (and, with the
+index cache, by later runs).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import time
@@ -25,9 +39,9 @@ from typing import Any
 
 from codeseek.chunking.languages import language_for_path
 from codeseek.config import Config
-from codeseek.embedding.base import Embedder
-from codeseek.engine import Engine
+from codeseek.embedding.base import Embedder, InputType
 from codeseek.errors import WorkspaceError
+from codeseek.evaluation.baseline import BASELINE_MODE, FunctionIndex, load_vectors, save_vectors, text_key
 from codeseek.evaluation.pairs import (
     EVAL_LANGUAGES,
     MIN_QUERY_WORDS,
@@ -37,10 +51,15 @@ from codeseek.evaluation.pairs import (
     strip_docs,
 )
 from codeseek.search import MODES, Searcher, SearchRequest
+from codeseek.service import FolderService, index_key
+from codeseek.store.lance import IndexStore
 from codeseek.workspace.discovery import SkipFile, discover, read_source
 
 TOP_K = 10
 RECALL_AT = (1, 5, 10)
+# What `codeseek eval` measures by default: codeseek's three search modes, then the
+# one-vector-per-function baseline that its semantic mode should at least match.
+EVAL_MODES = (*MODES, BASELINE_MODE)
 
 Notify = Callable[[str], None]
 
@@ -53,6 +72,7 @@ class Corpus:
     files: int
     documented_functions: int
     pairs: list[EvalPair]
+    paths: list[str] = field(default_factory=list)  # the copied files, relative
 
 
 def copy_workspace(source: Path, config: Config, dest: Path, *, strip: bool) -> Corpus:
@@ -67,7 +87,7 @@ def copy_workspace(source: Path, config: Config, dest: Path, *, strip: bool) -> 
     dest.mkdir(parents=True, exist_ok=True)
     documented = 0
     functions = []
-    files = 0
+    paths: list[str] = []
     for file in found.files:
         try:
             text = read_source(file.abs_path, config.index.max_file_bytes)
@@ -85,8 +105,8 @@ def copy_workspace(source: Path, config: Config, dest: Path, *, strip: bool) -> 
         # newline="" writes the text's own line endings back unchanged.
         with target.open("w", encoding="utf-8", errors="surrogatepass", newline="") as fh:
             fh.write(text)
-        files += 1
-    return Corpus(dest, files, documented, build_pairs(functions))
+        paths.append(file.path)
+    return Corpus(dest, len(paths), documented, build_pairs(functions), paths)
 
 
 def sample_pairs(pairs: Sequence[EvalPair], limit: int | None, seed: int) -> list[EvalPair]:
@@ -187,6 +207,10 @@ class IndexRun:
     files: int
     chunks: int
     seconds: float
+    chunks_embedded: int = 0  # sent to the model; the rest came from the vector cache
+    functions: int = 0  # the baseline's vectors
+    functions_embedded: int = 0
+    functions_seconds: float = 0.0
 
 
 @dataclass
@@ -198,6 +222,8 @@ class EvalReport:
     pairs_by_language: dict[str, int]
     limit: int | None
     seed: int
+    settings: dict[str, Any] = field(default_factory=dict)  # config overrides (`--set`)
+    latency_measured: bool = True
     queries: list[EvalPair] = field(default_factory=list)
     indexes: list[IndexRun] = field(default_factory=list)
     results: list[RunResult] = field(default_factory=list)
@@ -220,21 +246,25 @@ def evaluate(
     embedders: Sequence[Embedder],
     work_dir: Path,
     *,
-    modes: Sequence[str] = MODES,
+    modes: Sequence[str] = EVAL_MODES,
     limit: int | None = None,
     seed: int = 0,
     lexical_weights: Sequence[float] = (),
+    index_cache: Path | None = None,
+    settings: dict[str, Any] | None = None,
+    measure_latency: bool = True,
     notify: Notify | None = None,
 ) -> EvalReport:
     """Evaluate each embedder in each mode on `source`'s documented functions.
 
     `work_dir` (an empty temporary folder the caller removes) receives the stripped copy
-    and one store per embedder. `lexical_weights`, when given, evaluates hybrid mode
-    once per weight instead of at the built-in weight. Raises WorkspaceError when the
+    and, without `index_cache`, one store per embedder. `lexical_weights`, when given,
+    evaluates hybrid mode once per weight instead of at the built-in weight. `settings`
+    only records the config overrides the caller applied. Raises WorkspaceError when the
     workspace has no usable documented function."""
     say = notify or (lambda message: None)
     for mode in modes:
-        if mode not in MODES:
+        if mode not in EVAL_MODES:
             raise ValueError(f"unknown mode {mode!r}")
     say("copying the workspace without its docstrings and doc comments")
     corpus = copy_workspace(source, config, work_dir / "workspace", strip=True)
@@ -261,55 +291,186 @@ def evaluate(
         pairs_by_language=dict(sorted(by_language.items())),
         limit=limit,
         seed=seed,
+        settings=dict(settings or {}),
+        latency_measured=measure_latency,
         queries=pairs,
     )
-    for number, embedder in enumerate(embedders, 1):
-        run_config = config.copy()
-        run_config.store.path = str(work_dir / f"store-{number}")
-        engine = Engine(corpus.root, run_config, embedder=embedder)
-        say(f"indexing the copy with {embedder.describe()}")
-        index = engine.index(full=True)
-        report.indexes.append(
-            IndexRun(
-                embedder.provider,
-                embedder.model_id,
-                embedder.dimensions,
-                index.files,
-                index.chunks,
-                index.seconds,
-            )
-        )
-        searcher = engine.searcher()
+    search_modes = [m for m in modes if m != BASELINE_MODE]
+    for number, given in enumerate(embedders, 1):
+        key = index_key(given.model_id, given.dimensions)
+        cache = _cache_dir(index_cache, source) if index_cache is not None else None
+        embedder: Embedder = given
+        if not measure_latency:
+            embedder = QueryVectors(given, cache / f"queries-{key}.npz" if cache is not None else None)
+        run = IndexRun(embedder.provider, embedder.model_id, embedder.dimensions, corpus.files, 0, 0.0)
+        report.indexes.append(run)
+        searcher: Searcher | None = None
+        if search_modes:
+            run_config = config.copy()
+            run_config.store.path = str(cache / key if cache is not None else work_dir / f"store-{number}")
+            service = FolderService(corpus.root, run_config, embedder=embedder)
+            store = service.store()
+            if cache is not None and store is not None:
+                _forget_files(store)
+            say(f"indexing the copy with {embedder.describe()}")
+            index = service.index(full=cache is None)
+            run.files, run.chunks, run.seconds = index.files, index.chunks, index.seconds
+            run.chunks_embedded = index.chunks_embedded
+            searcher = service.searcher()
         for mode in modes:
+            if mode == BASELINE_MODE:
+                say(f"embedding every function once with {embedder.describe()} (the baseline)")
+                functions = FunctionIndex.build(
+                    corpus.root,
+                    corpus.paths,
+                    embedder,
+                    cache / f"functions-{key}.npz" if cache is not None else None,
+                )
+                run.functions, run.functions_embedded = len(functions.functions), functions.embedded
+                run.functions_seconds = functions.seconds
+                say(f"searching {len(pairs)} queries, {embedder.describe()}, {mode}")
+                report.results.append(_run_functions(functions, embedder, pairs, measure_latency))
+                continue
+            assert searcher is not None
             weights: Sequence[float | None] = (
                 list(lexical_weights) if mode == "hybrid" and lexical_weights else [None]
             )
             for weight in weights:
                 say(f"searching {len(pairs)} queries, {embedder.describe()}, {mode}")
-                report.results.append(_run_mode(searcher, embedder, pairs, mode, weight))
+                report.results.append(_run_mode(searcher, embedder, pairs, mode, weight, measure_latency))
+        if isinstance(embedder, QueryVectors):
+            embedder.save()
     return report
 
 
+class QueryVectors(Embedder):
+    """An embedder that embeds each query once and then answers from memory (and from
+    `file`, where given, across runs): for runs that rank and do not time."""
+
+    def __init__(self, inner: Embedder, file: Path | None) -> None:
+        super().__init__()
+        self.inner = inner
+        self.provider, self.model_id = inner.provider, inner.model_id
+        self.dimensions, self.max_tokens = inner.dimensions, inner.max_tokens
+        self.native_dimensions = inner.native_dimensions
+        self._file = file
+        self._known = load_vectors(file) if file is not None else {}
+        self._new = 0
+
+    def embed_batch(self, texts: list[str], input_type: InputType) -> Any:
+        return self.inner.embed_batch(texts, input_type)
+
+    def embed_documents(self, texts: Sequence[str]) -> Any:
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> Any:
+        key = text_key(text)
+        vector = self._known.get(key)
+        if vector is None:
+            vector = self._known[key] = self.inner.embed_query(text)
+            self._new += 1
+        return vector
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def save(self) -> None:
+        if self._file is not None and self._new:
+            save_vectors(self._file, self._known)
+            self._new = 0
+
+
+def _cache_dir(index_cache: Path, source: Path) -> Path:
+    """One folder per workspace (by its resolved path) in the index cache."""
+    real = str(source.resolve())
+    return index_cache / f"{source.resolve().name or 'root'}-{hashlib.sha256(real.encode()).hexdigest()[:12]}"
+
+
+def _forget_files(store: IndexStore) -> None:
+    """Drop every file from a cached store, keeping its vector cache: the run then
+    chunks every file again with the current code, and embeds only new chunk texts."""
+    with store.writer() as writer:
+        writer.delete_files(list(store.file_records()))
+
+
 def _run_mode(
-    searcher: Searcher, embedder: Embedder, pairs: Sequence[EvalPair], mode: str, weight: float | None
+    searcher: Searcher,
+    embedder: Embedder,
+    pairs: Sequence[EvalPair],
+    mode: str,
+    weight: float | None,
+    measure_latency: bool = True,
 ) -> RunResult:
     default_weight = searcher.lexical_weight
     if weight is not None:
         searcher.lexical_weight = weight
+    degraded = 0
+
+    def search(query: str) -> Sequence[Any]:
+        nonlocal degraded
+        result = searcher.search(SearchRequest(query, TOP_K, mode))
+        degraded += result.mode != mode
+        return result.hits
+
     try:
-        searcher.search(SearchRequest(pairs[0].query, TOP_K, mode))  # warm-up, untimed
-        ranks: list[int | None] = []
-        latencies: list[float] = []
-        degraded = 0
-        for pair in pairs:
-            forget_cached_queries(embedder)
-            started = time.perf_counter()
-            result = searcher.search(SearchRequest(pair.query, TOP_K, mode))
-            latencies.append(time.perf_counter() - started)
-            degraded += result.mode != mode
-            ranks.append(first_hit_rank(pair, result.hits))
+        if measure_latency:
+            search(pairs[0].query)  # warm-up, untimed
+            degraded = 0
+        ranks, latencies = _measure(embedder, pairs, search, measure_latency)
     finally:
         searcher.lexical_weight = default_weight
+    return _result(
+        embedder,
+        mode,
+        (weight if weight is not None else default_weight) if mode == "hybrid" else None,
+        pairs,
+        ranks,
+        latencies,
+        degraded,
+    )
+
+
+def _run_functions(
+    index: FunctionIndex, embedder: Embedder, pairs: Sequence[EvalPair], measure_latency: bool = True
+) -> RunResult:
+    def search(query: str) -> Sequence[Any]:
+        return index.search(query, embedder, TOP_K)
+
+    if measure_latency:
+        search(pairs[0].query)  # warm-up, untimed
+    ranks, latencies = _measure(embedder, pairs, search, measure_latency)
+    return _result(embedder, BASELINE_MODE, None, pairs, ranks, latencies, 0)
+
+
+def _measure(
+    embedder: Embedder,
+    pairs: Sequence[EvalPair],
+    search: Callable[[str], Sequence[Any]],
+    measure_latency: bool = True,
+) -> tuple[list[int | None], list[float]]:
+    """Each pair's rank of its first hit, and each search's wall time (a new query's:
+    the embedder's query cache is emptied first, unless latency does not matter)."""
+    ranks: list[int | None] = []
+    latencies: list[float] = []
+    for pair in pairs:
+        if measure_latency:
+            forget_cached_queries(embedder)
+        started = time.perf_counter()
+        hits = search(pair.query)
+        latencies.append(time.perf_counter() - started)
+        ranks.append(first_hit_rank(pair, hits))
+    return ranks, latencies
+
+
+def _result(
+    embedder: Embedder,
+    mode: str,
+    weight: float | None,
+    pairs: Sequence[EvalPair],
+    ranks: list[int | None],
+    latencies: list[float],
+    degraded: int,
+) -> RunResult:
     languages: dict[str, Metrics] = {}
     for language in sorted({p.language for p in pairs}):
         chosen = [i for i, p in enumerate(pairs) if p.language == language]
@@ -319,7 +480,7 @@ def _run_mode(
         model=embedder.model_id,
         dimensions=embedder.dimensions,
         mode=mode,
-        lexical_weight=(weight if weight is not None else default_weight) if mode == "hybrid" else None,
+        lexical_weight=weight,
         overall=compute_metrics(ranks, latencies),
         languages=languages,
         degraded=degraded,
@@ -329,11 +490,8 @@ def _run_mode(
 
 def forget_cached_queries(embedder: Embedder) -> None:
     """Empty the embedder's query-vector cache, so a timed search pays for embedding its
-    query as a new query would: each mode and weight searches the same queries again.
-    The cache is private to each backend (all three keep one as `_query_cache`)."""
-    cache = getattr(embedder, "_query_cache", None)
-    if cache is not None and hasattr(cache, "clear"):
-        cache.clear()
+    query as a new query would: each mode and weight searches the same queries again."""
+    embedder.forget_queries()
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -348,14 +506,25 @@ def format_report(report: EvalReport) -> str:
         + f"; {report.documented_functions} documented functions in {report.files} files",
         "           " + ", ".join(f"{lang} {n}" for lang, n in report.pairs_by_language.items()),
     ]
+    if report.settings:
+        lines.append("settings   " + ", ".join(f"{k}={v}" for k, v in report.settings.items()))
     for index in report.indexes:
-        lines.append(
-            f"index      {index.model} ({index.dimensions} dims): {index.files} files, "
-            f"{index.chunks} chunks in {index.seconds:.1f}s"
-        )
+        if index.chunks:
+            cached = index.chunks - index.chunks_embedded
+            lines.append(
+                f"index      {index.model} ({index.dimensions} dims): {index.files} files, "
+                f"{index.chunks} chunks in {index.seconds:.1f}s"
+                + (f" ({cached} vectors from the cache)" if cached > 0 else "")
+            )
+        if index.functions:
+            lines.append(
+                f"baseline   {index.model}: {index.functions} functions, one vector each, "
+                f"in {index.functions_seconds:.1f}s"
+            )
     lines.append("")
     header = ["model", "mode", "queries", "R@1", "R@5", "R@10", "MRR", "mean ms", "p50 ms", "p95 ms"]
-    rows = [_row(result.model, result.label, result.overall) for result in report.results]
+    timed = report.latency_measured
+    rows = [_row(result.model, result.label, result.overall, timed) for result in report.results]
     lines.extend(_table(header, rows))
     degraded = sum(r.degraded for r in report.results)
     if degraded:
@@ -363,7 +532,7 @@ def format_report(report: EvalReport) -> str:
     if len(report.pairs_by_language) > 1:
         lines.append("")
         rows = [
-            [language, *_row(result.model, result.label, metrics)]
+            [language, *_row(result.model, result.label, metrics, timed)]
             for result in report.results
             for language, metrics in result.languages.items()
         ]
@@ -371,7 +540,12 @@ def format_report(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
-def _row(model: str, label: str, m: Metrics) -> list[str]:
+def _row(model: str, label: str, m: Metrics, timed: bool = True) -> list[str]:
+    latency = (
+        [f"{m.latency_ms_mean:.1f}", f"{m.latency_ms_p50:.1f}", f"{m.latency_ms_p95:.1f}"]
+        if timed
+        else ["-"] * 3
+    )
     return [
         model,
         label,
@@ -380,9 +554,7 @@ def _row(model: str, label: str, m: Metrics) -> list[str]:
         f"{m.recall_at_5:.3f}",
         f"{m.recall_at_10:.3f}",
         f"{m.mrr:.3f}",
-        f"{m.latency_ms_mean:.1f}",
-        f"{m.latency_ms_p50:.1f}",
-        f"{m.latency_ms_p95:.1f}",
+        *latency,
     ]
 
 

@@ -17,6 +17,12 @@ As in CodeSearchNet, a pair is kept only when the query has at least `MIN_QUERY_
 words and the function has at least `MIN_CODE_LINES` lines of code besides its docs;
 tests, constructors and dunder methods are left out, and queries that document more
 than one function are dropped as ambiguous.
+
+Declarations (functions in a `.pyi` stub, TypeScript signatures in `.d.ts` typings or
+interfaces, Java abstract and interface methods, Rust trait signatures, Go interface
+methods) never make pairs: there is no code to find. Their docs are stripped all the same,
+since they often repeat the implementation's word for word and would otherwise hand the
+declaration its implementation's query.
 """
 
 from __future__ import annotations
@@ -38,8 +44,7 @@ MIN_CODE_LINES = 3
 # is sometimes a whole essay, and real queries are short.
 MAX_QUERY_CHARS = 300
 
-# Function node types per language whose docs are read. Declarations without a body
-# (interface methods, TypeScript signatures, Rust trait signatures) have nothing to find.
+# Function node types per language whose docs are read.
 _FUNCTION_TYPES: dict[str, frozenset[str]] = {
     "python": frozenset({"function_definition"}),
     "go": frozenset({"function_declaration", "method_declaration"}),
@@ -50,10 +55,19 @@ _FUNCTION_TYPES: dict[str, frozenset[str]] = {
     "rust": frozenset({"function_item"}),
 }
 EVAL_LANGUAGES: tuple[str, ...] = tuple(_FUNCTION_TYPES)
+# Declarations without a body, per language: their docs are stripped, they are never
+# targets. (Java's are `method_declaration`s without a body; Python's are stub files.)
+_DECLARATION_TYPES: dict[str, frozenset[str]] = {
+    "go": frozenset({"method_elem", "method_spec"}),
+    "typescript": frozenset({"function_signature", "method_signature", "abstract_method_signature"}),
+    "tsx": frozenset({"function_signature", "method_signature", "abstract_method_signature"}),
+    "rust": frozenset({"function_signature_item"}),
+}
+STUB_SUFFIXES = (".pyi", ".d.ts", ".d.mts", ".d.cts")
 
 # `const f = () => ...`, `exports.f = function () {...}`: functions with a name by binding.
 _JS_FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
-_JS_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
+JS_LANGUAGES = frozenset({"javascript", "typescript", "tsx"})
 # Nodes that wrap a declaration; its doc comment sits above the wrapper.
 _WRAPPERS = frozenset({"export_statement", "ambient_declaration", "decorated_definition"})
 _BODY_FIELDS = ("body",)
@@ -79,6 +93,7 @@ class DocumentedFunction:
     query: str  # the docs' first paragraph, whitespace collapsed; may be too short to use
     # Byte ranges removed from the file by `strip_docs`, and what replaces each.
     doc_spans: tuple[tuple[int, int, bytes], ...]
+    declaration: bool = False  # no body to find (a stub, a signature): docs stripped, never a target
 
     @property
     def code_lines(self) -> int:
@@ -121,8 +136,10 @@ def find_documented_functions(
         return []
     data = text.encode("utf-8", "surrogatepass")
     root = parser.parse(data).root_node
+    stub_file = path.endswith(STUB_SUFFIXES)
+    declarations = _DECLARATION_TYPES.get(language, frozenset())
     found: list[DocumentedFunction] = []
-    for node, anchor, name in _functions(root, types, language):
+    for node, anchor, name in _functions(root, types | declarations, language):
         if language == "python":
             doc = _python_docstring(node, data)
         else:
@@ -143,6 +160,9 @@ def find_documented_functions(
                 doc_end_line=_row_of(data, max(first_doc, last_doc - 1)) + 1,
                 query=query,
                 doc_spans=tuple(spans),
+                declaration=stub_file
+                or node.type in declarations
+                or (language == "java" and node.child_by_field_name("body") is None),
             )
         )
     found.sort(key=lambda f: (f.start_line, f.end_line))
@@ -171,6 +191,8 @@ def strip_docs(text: str, functions: Sequence[DocumentedFunction]) -> str:
 
 def usable(function: DocumentedFunction) -> bool:
     """Whether a documented function makes a fair query/target pair (module docstring)."""
+    if function.declaration:
+        return False
     name = function.name.rsplit(".", 1)[-1]
     lowered = name.lower()
     if "test" in lowered or (name.startswith("__") and name.endswith("__")):
@@ -206,8 +228,6 @@ def _functions(
         node = stack.pop()
         stack.extend(reversed(node.named_children))
         if node.type in types:
-            if language == "java" and node.child_by_field_name("body") is None:
-                continue
             name = _text(node.child_by_field_name("name"))
             if not name:
                 continue
@@ -215,8 +235,8 @@ def _functions(
             while anchor.parent is not None and anchor.parent.type in _WRAPPERS:
                 anchor = anchor.parent
             yield node, anchor, _qualified(node, name)
-        elif language in _JS_LANGUAGES:
-            bound = _js_bound_function(node)
+        elif language in JS_LANGUAGES:
+            bound = bound_function(node)
             if bound is not None:
                 anchor = node
                 while anchor.parent is not None and anchor.parent.type in _WRAPPERS:
@@ -224,7 +244,7 @@ def _functions(
                 yield bound[0], anchor, bound[1]
 
 
-def _js_bound_function(node: tree_sitter.Node) -> tuple[tree_sitter.Node, str] | None:
+def bound_function(node: tree_sitter.Node) -> tuple[tree_sitter.Node, str] | None:
     """`const f = () => {}` / `exports.f = function () {}` as (function value, name)."""
     if node.type in ("lexical_declaration", "variable_declaration"):
         declarators = [c for c in node.named_children if c.type == "variable_declarator"]
@@ -258,6 +278,9 @@ def _qualified(node: tree_sitter.Node, name: str) -> str:
             "interface_declaration",
             "enum_declaration",
             "record_declaration",
+            "abstract_class_declaration",
+            "type_spec",
+            "trait_item",
         ):
             owner = _text(parent.child_by_field_name("name"))
             if owner:
@@ -337,7 +360,7 @@ def _doc_comment(
     ]
     lines = "\n".join(_comment_lines(_text(c)) for c in comments)
     style = (
-        "markdown" if language == "rust" else "javadoc" if language in ("java", *_JS_LANGUAGES) else "plain"
+        "markdown" if language == "rust" else "javadoc" if language in ("java", *JS_LANGUAGES) else "plain"
     )
     return spans, first_paragraph(lines, style)
 

@@ -14,20 +14,22 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from lsprotocol import types
 
 from codeseek.model import Hit
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HOVER_BUDGET = 0.08  # seconds; the issue's bound is 100 ms for the whole hover
 HOVER_HITS = 3
 
 
 async def related_within_budget(
-    executor: Executor, lookup: Callable[[], list[Hit]], budget: float = HOVER_BUDGET
-) -> list[Hit] | None:
+    executor: Executor, lookup: Callable[[], T], budget: float = HOVER_BUDGET
+) -> T | None:
     """The lookup's hits, or None when it failed or took longer than `budget`."""
     loop = asyncio.get_running_loop()
     future = loop.run_in_executor(executor, lookup)
@@ -38,12 +40,12 @@ async def related_within_budget(
         log.debug("related code for hover took longer than %.0f ms; left out", budget * 1000)
         future.add_done_callback(_consume)
         return None
-    except Exception:
-        log.exception("related code for hover failed")
+    except Exception as exc:
+        log.warning("related code for hover failed: %s", exc)
         return None
 
 
-def _consume(future: asyncio.Future[list[Hit]]) -> None:
+def _consume(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()  # mark it retrieved, so asyncio does not warn
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from codeseek.indexer import IndexProgress
+from codeseek.model import IndexProgress
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
@@ -58,7 +58,7 @@ class WorkDoneProgress:
         with self._lock:
             if self._finished:
                 return
-            throttled = update.phase == "index" and update.files_done not in (0, update.files_total)
+            throttled = update.percentage not in (None, 0, 100)
             if throttled and now - self._last_report < REPORT_INTERVAL:
                 return
             self._last_report = now
@@ -110,11 +110,8 @@ class WorkDoneProgress:
 
 
 def lsp_progress_report(update: IndexProgress) -> types.WorkDoneProgressReport:
-    if update.phase == "index" and update.files_total:
-        percentage = min(100, int(100 * update.files_done / update.files_total))
-        return types.WorkDoneProgressReport(
-            message=f"{update.files_done}/{update.files_total} files",
-            percentage=percentage,
-            cancellable=True,
-        )
-    return types.WorkDoneProgressReport(message=update.message or update.phase, cancellable=True)
+    """Files while chunking, chunks with their rate and time left while embedding: the
+    same line the CLI prints, which VS Code's status bar shows."""
+    return types.WorkDoneProgressReport(
+        message=update.summary(), percentage=update.percentage, cancellable=True
+    )

@@ -9,7 +9,7 @@ objects in the camelCase the rest of LSP uses.
 
 from __future__ import annotations
 
-import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import to_fs_path
 
 from codeseek.config import camel_case
-from codeseek.model import Hit, IndexStatus
+from codeseek.model import Hit, IndexState, IndexStatus
 from codeseek.search import MODES
 
 SEARCH = "codeseek/search"
@@ -58,7 +58,12 @@ class ReindexParams:
     full: bool = False
 
 
+MAX_MESSAGE = 300  # characters: a message quoting a client's 4 KB URI is no use to anyone
+
+
 def invalid(field: str, message: str) -> JsonRpcInvalidParams:
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 3] + "..."
     return JsonRpcInvalidParams(message=f"Invalid params: {field}: {message}", data={"field": field})
 
 
@@ -67,11 +72,12 @@ def _object(params: Any, field: str = "params") -> Mapping[str, Any]:
     if params is None or (isinstance(params, Sequence) and not isinstance(params, str) and not params):
         return {}
     if not isinstance(params, Mapping):
-        raise invalid(field, f"expected an object, got {_json_type(params)}")
+        raise invalid(field, f"expected an object, got {json_type(params)}")
     return params
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """A JSON value's type in words, for messages: `expected an integer, got a string`."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -94,7 +100,7 @@ def _int(obj: Mapping[str, Any], key: str, field: str, default: int | None, low:
             raise invalid(field, "is required")
         return default
     if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid(field, f"expected an integer, got {_json_type(value)}")
+        raise invalid(field, f"expected an integer, got {json_type(value)}")
     if not low <= value <= high:
         raise invalid(field, f"must be between {low} and {high}, got {value}")
     return value
@@ -105,11 +111,21 @@ def _strings(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str) or not isinstance(value, Sequence):
-        raise invalid(key, f"expected an array of strings, got {_json_type(value)}")
+        raise invalid(key, f"expected an array of strings, got {json_type(value)}")
     for i, item in enumerate(value):
-        if not isinstance(item, str):
-            raise invalid(f"{key}[{i}]", f"expected a string, got {_json_type(item)}")
+        _text(item, f"{key}[{i}]")
     return tuple(value)
+
+
+def _text(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise invalid(field, f"expected a string, got {json_type(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON can spell a lone surrogate (`"\ud800"`); no tokenizer or file system takes one.
+        raise invalid(field, "is not valid Unicode (it holds a lone surrogate)") from None
+    return value
 
 
 def parse_search(params: Any) -> SearchParams:
@@ -117,9 +133,7 @@ def parse_search(params: Any) -> SearchParams:
     query = obj.get("query")
     if query is None:
         raise invalid("query", "is required")
-    if not isinstance(query, str):
-        raise invalid("query", f"expected a string, got {_json_type(query)}")
-    if not query.strip():
+    if not _text(query, "query").strip():
         raise invalid("query", "is empty")
     mode = obj.get("mode") or "hybrid"
     if mode not in MODES:
@@ -142,6 +156,7 @@ def parse_related(params: Any) -> RelatedParams:
     uri = document.get("uri")
     if not isinstance(uri, str) or not uri:
         raise invalid("textDocument.uri", "expected a file URI")
+    _text(uri, "textDocument.uri")
     if not uri.startswith("file:"):
         raise invalid("textDocument.uri", f"only file URIs are indexed, got {uri!r}")
     if "position" not in obj:
@@ -161,7 +176,7 @@ def parse_reindex(params: Any) -> ReindexParams:
     if full is None:
         full = False
     if not isinstance(full, bool):
-        raise invalid("full", f"expected true or false, got {_json_type(full)}")
+        raise invalid("full", f"expected true or false, got {json_type(full)}")
     return ReindexParams(full=full)
 
 
@@ -174,7 +189,13 @@ def uri_to_path(uri: str) -> Path | None:
     if not uri.startswith("file:"):
         return None
     path = to_fs_path(uri)
-    return Path(path) if path else None
+    if not path or "\x00" in path:
+        return None  # `%00`: no file system takes a NUL in a name
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        return None  # a lone surrogate (JSON can spell `\ud800`): no file has that name either
+    return Path(path)
 
 
 # -- results ------------------------------------------------------------------------
@@ -225,43 +246,60 @@ def hit_json(hit: Hit, root: Path, lines: LineLengths) -> dict[str, Any]:
 
 
 def status_json(status: IndexStatus) -> dict[str, Any]:
-    """IndexStatus with camelCase keys: the INTERFACES fields plus `providerReason`,
-    `skipped`, `storePath` and `embedderAvailable`."""
-    out = {camel_case(f.name): getattr(status, f.name) for f in dataclasses.fields(status)}
-    out["skipped"] = [{"path": s.path, "reason": s.reason} for s in status.skipped]
+    """IndexStatus with camelCase keys (docs/interfaces.md), including what the server adds
+    (`embedded`, `denseTotal`, `densePercent`, `complete`, `message`, `progress`,
+    `providerReason`, `skipped`, `secrets`, `storePath`, `embedderAvailable`)."""
+    out = {camel_case(key): value for key, value in status.to_json().items()}
+    if out.get("progress"):
+        out["progress"] = {camel_case(k): v for k, v in out["progress"].items()}
     return out
 
 
 def combined_status(statuses: Sequence[tuple[Path, IndexStatus]]) -> dict[str, Any]:
     """One IndexStatus for a multi-root workspace (totals, the busiest state, the first
-    error), with each root's own under `roots`."""
+    error), with each folder's own under `roots`."""
     if not statuses:
         return {**status_json(IndexStatus()), "roots": []}
     per_root = [{"uri": root.as_uri(), **status_json(s)} for root, s in statuses]
     if len(statuses) == 1:
         return {**per_root[0], "roots": per_root}
     states = {s.state for _, s in statuses}
-    state = "indexing" if "indexing" in states else "error" if "error" in states else "idle"
+    state = (
+        IndexState.INDEXING
+        if IndexState.INDEXING in states
+        else IndexState.ERROR
+        if IndexState.ERROR in states
+        else IndexState.IDLE
+    )
     first = statuses[0][1]
     stamps = [s.last_indexed_at for _, s in statuses if s.last_indexed_at]
     errors = [f"{root.name}: {s.last_error}" for root, s in statuses if s.last_error]
+    messages = [f"{root.name}: {s.message}" for root, s in statuses if s.message]
+    embedded = sum(s.embedded for _, s in statuses)
+    dense = sum(s.dense_total for _, s in statuses)
+    busy = next((per_root[i]["progress"] for i, (_, s) in enumerate(statuses) if s.progress), None)
     return {
-        "state": state,
+        "state": state.value,
         "files": sum(s.files for _, s in statuses),
         "chunks": sum(s.chunks for _, s in statuses),
         "pending": sum(s.pending for _, s in statuses),
+        "embedded": embedded,
+        "denseTotal": dense,
+        "densePercent": 100 if dense == 0 else min(100, int(100 * embedded / dense)),
         "provider": first.provider,
         "providerReason": first.provider_reason,
         "model": first.model,
         "dimensions": first.dimensions,
-        # The oldest root's last run: the whole workspace is at least this fresh.
+        # The oldest folder's last run: the whole workspace is at least this fresh.
         "lastIndexedAt": min(stamps) if len(stamps) == len(statuses) else None,
         "lastError": "; ".join(errors) or None,
+        "complete": all(s.complete for _, s in statuses),
+        "message": "; ".join(messages) or None,
+        "progress": busy,
         "skipped": [
-            {"path": sk.path, "reason": sk.reason, "uri": (root / sk.path).as_uri()}
-            for root, s in statuses
-            for sk in s.skipped
+            {**sk.to_json(), "uri": (root / sk.path).as_uri()} for root, s in statuses for sk in s.skipped
         ],
+        "secrets": {(root / path).as_uri(): n for root, s in statuses for path, n in s.secrets.items()},
         "storePath": None,
         "embedderAvailable": all(s.embedder_available for _, s in statuses),
         "roots": per_root,

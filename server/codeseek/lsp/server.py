@@ -1,18 +1,17 @@
-"""The codeseek language server: pygls wiring, the server object, and `run_server`.
+"""The codeseek language server: pygls wiring, the session object, and `run_server`.
 
-`CodeseekServer` owns everything a session needs (settings, one `WorkspaceRoot` per
-workspace folder, the one embedder they share, the thread pools), so tests build fresh
-ones and nothing lives at module level. Handlers stay short: parse the params (see
-`protocol`), delegate to the roots on a thread, convert the result. The event loop
-never runs blocking work: the model load, indexing, LanceDB queries and embedding all
-happen on threads, and worker threads reach the client only through the loop.
+`CodeseekServer` holds a session: the settings, one `FolderService` per workspace folder
+(service.py: the one owner of that folder's index), and the one embedder they share.
+Handlers stay short: parse the params (`protocol`), call the services on a thread,
+convert the result. The event loop never runs blocking work: the model load, indexing,
+path resolution, LanceDB queries and embedding all happen on threads, and worker
+threads reach the client only through the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import sys
@@ -25,7 +24,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
-from pygls.exceptions import FeatureRequestError
+from pygls.exceptions import FeatureRequestError, JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import JsonRPCNotification, JsonRPCRequestMessage, default_converter
 
@@ -33,13 +32,12 @@ from codeseek import __version__
 from codeseek.config import Config, ConfigProblem, load_config
 from codeseek.embedding.base import Embedder
 from codeseek.embedding.registry import ProviderChoice, choose_provider, create_embedder
-from codeseek.engine import STORE_ENV
-from codeseek.errors import CodeseekError, EmbedderUnavailable
-from codeseek.lsp import hover, protocol
-from codeseek.lsp.indexing import Backoff, RunObserver
+from codeseek.errors import CodeseekError, EmbedderUnavailable, UsageError
+from codeseek.lsp import hover, protocol, wire
 from codeseek.lsp.progress import WorkDoneProgress
-from codeseek.lsp.roots import WorkspaceRoot
 from codeseek.search import SearchRequest
+from codeseek.service import Backoff, FolderService, RunObserver, search_folders
+from codeseek.store.location import per_folder_store
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +77,19 @@ class CodeseekServer(LanguageServer):
         super().__init__(
             "codeseek",
             __version__,
-            # The server reads files from disk when they are saved; it needs no buffer contents.
+            # The server reads files from disk when they are saved; it needs no buffer
+            # contents, only which files are open (they are embedded first).
             text_document_sync_kind=types.TextDocumentSyncKind.None_,
             converter_factory=_raw_params_converter,
+            protocol_cls=wire.CodeseekProtocol,
             max_workers=QUERY_THREADS,
         )
         self.overrides: dict[str, Any] = dict(overrides or {})
         self.settings: Mapping[str, Any] = {}
         self.settings_source = "initializationOptions"
-        self.roots: dict[Path, WorkspaceRoot] = {}
+        self.services: dict[Path, FolderService] = {}
         self.embedder: Embedder | None = None
+        self.reranker: Any = None  # embedding.rerank.Reranker, when reranker.provider asks for one
         self.loop: asyncio.AbstractEventLoop | None = None
         self.watch_files = True  # tests of the editor path alone may turn the watchdog observer off
         self._lock = threading.RLock()
@@ -98,6 +99,9 @@ class CodeseekServer(LanguageServer):
         self._stop_lock = threading.Lock()
         self._queries = ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="codeseek-query")
         self._hover_pool = ThreadPoolExecutor(2, thread_name_prefix="codeseek-hover")
+        # Change events are routed to their folders in order, off the event loop.
+        self._events = ThreadPoolExecutor(1, thread_name_prefix="codeseek-events")
+        self._open: set[Path] = set()
         self._shown: set[str] = set()
         self._last_popup = 0.0
         self._pending_problems: list[ConfigProblem] = []
@@ -110,28 +114,31 @@ class CodeseekServer(LanguageServer):
         config, problems = load_config(
             root, (self.settings, self.settings_source), (self.overrides, "command line")
         )
-        configured = config.store.path or os.environ.get(STORE_ENV)
-        if multi_root and configured and Path(configured).expanduser().is_absolute():
-            # One index per root: roots sharing an absolute store path get a folder each.
-            digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
-            config.store.path = str(Path(configured).expanduser() / f"{root.name or 'root'}-{digest}")
+        if multi_root:
+            per_folder_store(root, config)
         return config, problems
 
-    def _build_roots(self, paths: Iterable[Path]) -> tuple[dict[Path, WorkspaceRoot], list[ConfigProblem]]:
+    def _build_services(self, paths: Iterable[Path]) -> tuple[dict[Path, FolderService], list[ConfigProblem]]:
         paths = list(dict.fromkeys(p.resolve() for p in paths))
-        roots: dict[Path, WorkspaceRoot] = {}
+        services: dict[Path, FolderService] = {}
         problems: list[ConfigProblem] = []
         choice: ProviderChoice | None = None
         for path in paths:
-            config, root_problems = self.config_for(path, len(paths) > 1)
-            problems += [_in_root(p, path) for p in root_problems]
-            # One embedder serves every root, so the first root's settings choose it.
+            config, folder_problems = self.config_for(path, len(paths) > 1)
+            problems += [_in_folder(p, path) for p in folder_problems]
+            # One embedder serves every folder, so the first folder's settings choose it.
             choice = choice or choose_provider(config)
             try:
-                roots[path] = WorkspaceRoot(path, config, choice)
+                services[path] = FolderService(
+                    path,
+                    config,
+                    choice=choice,
+                    on_run=self._observe_run,
+                    on_failure=self._indexing_failed,
+                )
             except CodeseekError as exc:
                 log.error("workspace folder %s is skipped: %s", path, exc)
-        return roots, problems
+        return services, problems
 
     def show_problems(self, problems: Iterable[ConfigProblem]) -> None:
         lines = list(dict.fromkeys(str(p) for p in problems))
@@ -143,21 +150,57 @@ class CodeseekServer(LanguageServer):
 
     # -- the background work ------------------------------------------------------------
 
-    def start_indexing(self) -> None:
-        """Load the shared embedder on a thread, then attach every root to it."""
+    def start_services(self) -> None:
+        """Start every folder's worker (chunking, so search by words works at once) and
+        load the shared model on a thread; embedding starts when it is there."""
         with self._lock:
+            services = list(self.services.values())
+            embedder = self.embedder
             self._generation += 1
             generation = self._generation
-        threading.Thread(
-            target=self._load_embedder, args=(generation,), name="codeseek-model-load", daemon=True
-        ).start()
+        for service in services:
+            if embedder is not None:
+                service.attach_embedder(embedder)
+            service.start(watch=self.watch_files)
+            service.set_open_files(self._open)
+        if embedder is None and services:
+            threading.Thread(
+                target=self._load_embedder, args=(generation,), name="codeseek-model-load", daemon=True
+            ).start()
+        if services and (services[0].config.reranker.provider != "none" or self.reranker is not None):
+            threading.Thread(
+                target=self._load_reranker, args=(services[0].config,), name="codeseek-reranker", daemon=True
+            ).start()
+
+    def _load_reranker(self, config: Config) -> None:
+        """The session's second stage, when `reranker.provider` asks for one: one for
+        every folder. A launched SGLang reranker starts in the background; until it is
+        ready, search keeps the first-stage order and says so."""
+        with self._lock:
+            old, self.reranker = self.reranker, None
+            services = list(self.services.values())
+        if old is not None:
+            old.close()
+        reranker = None
+        if config.reranker.provider != "none":
+            from codeseek.embedding.rerank import create_reranker
+
+            try:
+                reranker = create_reranker(config)
+            except CodeseekError as exc:
+                log.error("cannot use the reranker: %s", exc)
+                self.show_once(f"codeseek: cannot use the reranker: {exc}", types.MessageType.Error)
+        with self._lock:
+            self.reranker = reranker
+        for service in services:
+            service.attach_reranker(reranker)
 
     def _load_embedder(self, generation: int) -> None:
         with self._lock:
-            roots = list(self.roots.values())
-        if not roots:
+            services = list(self.services.values())
+        if not services:
             return
-        first = roots[0]
+        first = services[0]
         backoff = Backoff()
         started = time.perf_counter()
         while True:
@@ -167,11 +210,11 @@ class CodeseekServer(LanguageServer):
             except EmbedderUnavailable as exc:
                 delay = backoff.delay()
                 log.warning("the embedding model is unavailable (%s); retrying in %.0fs", exc, delay)
-                self.startup_error = str(exc)
+                self._embedder_failed(str(exc))
                 if self._stopping.wait(delay) or generation != self._generation:
                     return
             except CodeseekError as exc:
-                self.startup_error = str(exc)
+                self._embedder_failed(str(exc))
                 log.error("cannot load the embedding model: %s", exc)
                 self.show_once(f"codeseek: cannot load the embedding model: {exc}", types.MessageType.Error)
                 return
@@ -181,14 +224,16 @@ class CodeseekServer(LanguageServer):
                 embedder.close()
                 return
             self.embedder, self.startup_error = embedder, None
-            roots = list(self.roots.values())
-        for root in roots:
-            self._attach(root, embedder)
+            services = list(self.services.values())
+        for service in services:
+            service.attach_embedder(embedder)
 
-    def _attach(self, root: WorkspaceRoot, embedder: Embedder) -> None:
-        root.attach(
-            embedder, on_run=self._observe_run, on_failure=self._indexing_failed, watch=self.watch_files
-        )
+    def _embedder_failed(self, message: str) -> None:
+        self.startup_error = message
+        with self._lock:
+            services = list(self.services.values())
+        for service in services:
+            service.embedder_failed(message)
 
     def _observe_run(self, title: str, cancel: threading.Event) -> RunObserver:
         loop = self.loop
@@ -206,26 +251,20 @@ class CodeseekServer(LanguageServer):
         self.show_once(message, types.MessageType.Error)
 
     def restart(self, paths: Iterable[Path], reload_embedder: bool) -> None:
-        """Rebuild the roots (new settings, new folders); reload the model only when its
-        settings changed."""
-        new_roots, problems = self._build_roots(paths)
+        """Rebuild the folders' services (new settings, new folders); reload the model
+        only when its settings changed."""
+        new_services, problems = self._build_services(paths)
         with self._lock:
-            old_roots, self.roots = self.roots, new_roots
+            old_services, self.services = self.services, new_services
             old_embedder = self.embedder if reload_embedder else None
             if reload_embedder:
                 self.embedder = None
-                self._generation += 1
-            embedder = self.embedder
         self.show_problems(problems)
-        for root in old_roots.values():
-            root.stop()
+        for service in old_services.values():
+            service.stop()
         if old_embedder is not None:
             old_embedder.close()
-        if embedder is None:
-            self.start_indexing()
-        else:
-            for root in new_roots.values():
-                self._attach(root, embedder)
+        self.start_services()
 
     def stop_all(self) -> None:
         """Stop every thread and child process this session started. Idempotent; a
@@ -238,44 +277,57 @@ class CodeseekServer(LanguageServer):
     def _stop(self) -> None:
         with self._lock:
             self._stopping.set()
-            roots, self.roots = list(self.roots.values()), {}
+            services, self.services = list(self.services.values()), {}
             embedder, self.embedder = self.embedder, None
-        stoppers = [threading.Thread(target=r.stop, name="codeseek-stop", daemon=True) for r in roots]
+        stoppers = [threading.Thread(target=s.stop, name="codeseek-stop", daemon=True) for s in services]
         for t in stoppers:
             t.start()
         for t in stoppers:
             t.join(STOP_TIMEOUT)
         if embedder is not None:
             embedder.close()  # an SGLang child process ends here
-        self._queries.shutdown(wait=False, cancel_futures=True)
-        self._hover_pool.shutdown(wait=False, cancel_futures=True)
+        reranker, self.reranker = self.reranker, None
+        if reranker is not None:
+            reranker.close()
+        for pool in (self._queries, self._hover_pool, self._events):
+            pool.shutdown(wait=False, cancel_futures=True)
         log.info("codeseek stopped")
 
-    # -- lookups ------------------------------------------------------------------------
+    # -- lookups (worker threads) ---------------------------------------------------------
 
-    def root_of(self, path: Path) -> WorkspaceRoot | None:
-        """The innermost root holding `path` (roots may nest), or None."""
+    def folder_of(self, path: Path) -> FolderService | None:
+        """The innermost folder holding `path` (folders may nest), or None."""
         with self._lock:
-            roots = list(self.roots.values())
-        best: WorkspaceRoot | None = None
-        for root in roots:
-            if root.relative(path) is not None and (
-                best is None or len(root.root.parts) > len(best.root.parts)
+            services = list(self.services.values())
+        best: FolderService | None = None
+        for service in services:
+            if service.locate(path) is not None and (
+                best is None or len(service.root.parts) > len(best.root.parts)
             ):
-                best = root
+                best = service
         return best
 
-    def paths_by_root(self, uris: Iterable[str]) -> dict[WorkspaceRoot, set[str]]:
-        grouped: dict[WorkspaceRoot, set[str]] = {}
-        for uri in uris:
-            path = protocol.uri_to_path(uri)
-            root = self.root_of(path) if path is not None else None
-            if root is None or path is None:
-                continue  # outside every root: not ours to index
-            rel = root.relative(path)
-            if rel:
-                grouped.setdefault(root, set()).add(rel)
-        return grouped
+    def route_changes(self, paths: Iterable[Path]) -> None:
+        """Changed files (a save, the client's watcher) to their folders' batchers."""
+        grouped: dict[FolderService, list[Path]] = {}
+        for path in paths:
+            service = self.folder_of(path)
+            if service is not None:
+                grouped.setdefault(service, []).append(path)
+        for service, changed in grouped.items():
+            service.files_changed(changed)
+
+    def track_open(self, path: Path, is_open: bool) -> None:
+        with self._lock:
+            (self._open.add if is_open else self._open.discard)(path)
+            open_files = set(self._open)
+            services = list(self.services.values())
+        for service in services:
+            service.set_open_files(p for p in open_files if service.locate(p) is not None)
+
+    def on_events_thread(self, work: Callable[[], None]) -> None:
+        with contextlib.suppress(RuntimeError):  # shut down: nothing left to route to
+            self._events.submit(work)
 
     async def in_thread(self, work: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -283,55 +335,42 @@ class CodeseekServer(LanguageServer):
 
     def status_json(self) -> dict[str, Any]:
         with self._lock:
-            roots = list(self.roots.values())
-        statuses = []
-        for root in roots:
-            status = root.status()
-            if not root.ready and self.startup_error:
-                status.state, status.last_error = "error", self.startup_error
-                status.embedder_available = False
-            statuses.append((root.root, status))
-        return protocol.combined_status(statuses)
+            services = list(self.services.values())
+        return protocol.combined_status([(s.root, s.status()) for s in services])
 
     def search_json(self, params: protocol.SearchParams) -> dict[str, Any]:
         with self._lock:
-            roots = list(self.roots.values())
+            services = list(self.services.values())
         request = SearchRequest(
             params.query, params.limit, params.mode, params.languages, params.include, params.exclude
         )
-        found: list[tuple[WorkspaceRoot, Any]] = []
-        notes: list[str] = []
-        modes: set[str] = set()
-        for root in roots:
-            try:
-                result = root.search(request)
-            except CodeseekError as exc:
-                log.warning("search in %s failed: %s", root.root, exc)
-                notes.append(f"{root.root.name}: {exc}")
-                continue
-            modes.add(result.mode)
-            if result.degraded:
-                notes.append(result.degraded if len(roots) == 1 else f"{root.root.name}: {result.degraded}")
-            found += [(root, hit) for hit in result.hits]
-        found.sort(key=lambda pair: pair[1].score, reverse=True)
+        try:
+            result = search_folders(services, request)
+        except UsageError as exc:
+            raise protocol.invalid(_param_name(exc.field), str(exc)) from None
         lines = protocol.LineLengths(self.workspace.position_encoding)
         return {
-            "results": [protocol.hit_json(hit, root.root, lines) for root, hit in found[: params.limit]],
+            "results": [protocol.hit_json(hit, service.root, lines) for service, hit in result.hits],
             "index": self.status_json(),
-            "mode": params.mode if modes <= {params.mode} else "lexical",
-            "degraded": bool(notes),
-            "message": "; ".join(notes) or None,
+            "mode": result.mode,
+            "degraded": bool(result.notes),
+            "message": "; ".join(result.notes) or None,
+            "densePercent": result.dense_percent,
         }
 
     def related_json(self, params: protocol.RelatedParams) -> dict[str, Any]:
         path = protocol.uri_to_path(params.uri)
-        root = self.root_of(path) if path is not None else None
-        rel = root.relative(path) if root is not None and path is not None else None
-        if root is None or not rel:
+        service = self.folder_of(path) if path is not None else None
+        rel = service.locate(path) if service is not None and path is not None else None
+        if service is None or not rel:
             raise protocol.invalid("textDocument.uri", f"{params.uri} is not inside a workspace folder")
-        hits = root.related(rel, params.line + 1, params.limit)
+        try:
+            hits = service.related(rel, params.line + 1, params.limit)
+        except CodeseekError as exc:
+            log.info("related code in %s unavailable for now: %s", service.root, exc)
+            hits = []
         lines = protocol.LineLengths(self.workspace.position_encoding)
-        return {"results": [protocol.hit_json(hit, root.root, lines) for hit in hits]}
+        return {"results": [protocol.hit_json(hit, service.root, lines) for hit in hits]}
 
     # -- talking to the client from any thread -------------------------------------------
 
@@ -363,6 +402,10 @@ class CodeseekServer(LanguageServer):
     def report_server_error(self, error: Exception, source: Any) -> None:
         """pygls' default shows every background error as a pop-up; a failing watcher or
         a client sending odd messages would flood the user. Log each, pop up rarely."""
+        if source is JsonRpcException and isinstance(self.protocol, wire.CodeseekProtocol):
+            # pygls' read loop could not parse a message body: the protocol answers and warns.
+            self.protocol.unreadable(error)
+            return
         if source is FeatureRequestError:
             # The client already got this as the request's error response.
             log.debug("request failed: %s", error)
@@ -379,7 +422,11 @@ class CodeseekServer(LanguageServer):
         )
 
 
-def _in_root(problem: ConfigProblem, root: Path) -> ConfigProblem:
+def _param_name(field: str | None) -> str:
+    return {"path": "textDocument.uri"}.get(field or "", field or "params")
+
+
+def _in_folder(problem: ConfigProblem, root: Path) -> ConfigProblem:
     if problem.source.endswith("codeseek.toml"):
         return ConfigProblem(problem.key, problem.message, str(root / "codeseek.toml"))
     return problem
@@ -425,18 +472,18 @@ def _register_features(ls: CodeseekServer) -> None:
     def initialize(ls: CodeseekServer, params: types.InitializeParams) -> None:
         ls.loop = asyncio.get_running_loop()
         ls.settings = settings_section(params.initialization_options)
-        roots, problems = ls._build_roots(workspace_folders(params))
+        services, problems = ls._build_services(workspace_folders(params))
         with ls._lock:
-            ls.roots = roots
+            ls.services = services
         ls._pending_problems = problems
-        log.info("codeseek %s serving %s", __version__, ", ".join(str(r) for r in roots) or "no folder")
+        log.info("codeseek %s serving %s", __version__, ", ".join(str(r) for r in services) or "no folder")
 
     @ls.feature(types.INITIALIZED)
     def initialized(ls: CodeseekServer, params: types.InitializedParams) -> None:
         ls.show_problems(ls._pending_problems)
         ls._pending_problems = []
         _watch_files_through_client(ls)
-        ls.start_indexing()
+        ls.start_services()
 
     @ls.feature(types.SHUTDOWN)
     async def shutdown(ls: CodeseekServer, params: None) -> None:
@@ -458,33 +505,58 @@ def _register_features(ls: CodeseekServer) -> None:
     def did_change_folders(ls: CodeseekServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
         removed = {protocol.uri_to_path(f.uri) for f in params.event.removed}
         added = [protocol.uri_to_path(f.uri) for f in params.event.added]
-        with ls._lock:
-            current = [p for p in ls.roots if p not in {r.resolve() for r in removed if r}]
-        paths = current + [p for p in added if p is not None]
-        threading.Thread(target=ls.restart, args=(paths, False), name="codeseek-folders", daemon=True).start()
+
+        def change() -> None:
+            gone = {r.resolve() for r in removed if r}
+            with ls._lock:
+                current = [p for p in ls.services if p not in gone]
+            ls.restart(current + [p for p in added if p is not None], False)
+
+        threading.Thread(target=change, name="codeseek-folders", daemon=True).start()
 
     @ls.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
     def did_save(ls: CodeseekServer, params: types.DidSaveTextDocumentParams) -> None:
-        for root, paths in ls.paths_by_root([params.text_document.uri]).items():
-            root.files_changed(paths)
+        path = protocol.uri_to_path(params.text_document.uri)
+        if path is not None:
+            ls.on_events_thread(lambda: ls.route_changes([path]))
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: CodeseekServer, params: types.DidOpenTextDocumentParams) -> None:
+        path = protocol.uri_to_path(params.text_document.uri)
+        if path is not None:
+            ls.on_events_thread(lambda: ls.track_open(path, True))
+
+    @ls.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: CodeseekServer, params: types.DidCloseTextDocumentParams) -> None:
+        path = protocol.uri_to_path(params.text_document.uri)
+        if path is not None:
+            ls.on_events_thread(lambda: ls.track_open(path, False))
 
     @ls.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def did_change_watched_files(ls: CodeseekServer, params: types.DidChangeWatchedFilesParams) -> None:
-        for root, paths in ls.paths_by_root(c.uri for c in params.changes).items():
-            root.files_changed(paths)
+        paths = [p for p in (protocol.uri_to_path(c.uri) for c in params.changes) if p is not None]
+        if paths:
+            ls.on_events_thread(lambda: ls.route_changes(paths))
 
     @ls.feature(types.TEXT_DOCUMENT_HOVER)
     async def on_hover(ls: CodeseekServer, params: types.HoverParams) -> types.Hover | None:
         path = protocol.uri_to_path(params.text_document.uri)
-        root = ls.root_of(path) if path is not None else None
-        rel = root.relative(path) if root is not None and path is not None else None
-        if root is None or not rel or not root.ready or not root.config.hover.related:
+        if path is None:
             return None
         line = params.position.line + 1
-        hits = await hover.related_within_budget(
-            ls._hover_pool, lambda: root.related(rel, line, hover.HOVER_HITS)
-        )
-        return hover.lsp_related_hover(hits or [], root.root)
+
+        def lookup() -> tuple[FolderService, list[Any]] | None:
+            service = ls.folder_of(path)
+            rel = service.locate(path) if service is not None else None
+            if service is None or not rel or not service.config.hover.related or service.embedder is None:
+                return None
+            return service, service.related(rel, line, hover.HOVER_HITS)
+
+        found = await hover.related_within_budget(ls._hover_pool, lookup)
+        if not found:
+            return None
+        service, hits = found
+        return hover.lsp_related_hover(hits, service.root)
 
     @ls.feature(protocol.SEARCH)
     async def search(ls: CodeseekServer, params: Any) -> dict[str, Any]:
@@ -505,47 +577,55 @@ def _register_features(ls: CodeseekServer) -> None:
     async def reindex(ls: CodeseekServer, params: Any) -> dict[str, Any]:
         request = protocol.parse_reindex(params)
         with ls._lock:
-            roots = list(ls.roots.values())
-        for root in roots:
-            root.reindex(rebuild=request.full)
+            services = list(ls.services.values())
+        for service in services:
+            service.request_reindex(full=request.full)
         return await ls.in_thread(ls.status_json)
 
 
 def _apply_settings(ls: CodeseekServer) -> None:
     """New settings: restart what they touch. The model reloads only when its own
-    settings changed; index or store settings rebuild the roots; the rest (hover)
-    applies in place."""
+    settings changed; index or store settings rebuild the folders' services; the rest
+    (hover) applies in place."""
     with ls._lock:
-        roots = list(ls.roots.values())
-    if not roots:
+        services = list(ls.services.values())
+    if not services:
         return
-    multi = len(roots) > 1
-    configs = {root: ls.config_for(root.root, multi) for root in roots}
-    problems = [_in_root(p, root.root) for root, (_, ps) in configs.items() for p in ps]
+    multi = len(services) > 1
+    configs = {service: ls.config_for(service.root, multi) for service in services}
+    problems = [_in_folder(p, service.root) for service, (_, ps) in configs.items() for p in ps]
     model_changed = any(
-        (root.config.embedder, root.config.sglang, root.config.voyage) != (c.embedder, c.sglang, c.voyage)
-        for root, (c, _) in configs.items()
+        (s.config.embedder, s.config.sglang, s.config.voyage) != (c.embedder, c.sglang, c.voyage)
+        for s, (c, _) in configs.items()
     )
     index_changed = any(
-        (root.config.index, root.config.store) != (c.index, c.store) for root, (c, _) in configs.items()
+        (s.config.index, s.config.store) != (c.index, c.store) for s, (c, _) in configs.items()
     )
     if model_changed or index_changed:
         log.info(
             "settings changed; restarting indexing%s", " and reloading the model" if model_changed else ""
         )
-        paths = [root.root for root in roots]
+        paths = [service.root for service in services]
         threading.Thread(
             target=ls.restart, args=(paths, model_changed), name="codeseek-settings", daemon=True
         ).start()
         return
     ls.show_problems(problems)
-    for root, (config, _) in configs.items():
-        root.config.hover = config.hover
+    reranker_changed = any(s.config.reranker != c.reranker for s, (c, _) in configs.items())
+    for service, (config, _) in configs.items():
+        service.config.hover = config.hover
+        service.config.reranker = config.reranker
+    if reranker_changed:
+        first = next(iter(configs.values()))[0]
+        threading.Thread(
+            target=ls._load_reranker, args=(first,), name="codeseek-reranker", daemon=True
+        ).start()
 
 
 def _watch_files_through_client(ls: CodeseekServer) -> None:
     """Ask the client to send `workspace/didChangeWatchedFiles` (when it can register
-    watchers dynamically); our own observer still catches what the client misses."""
+    watchers dynamically); our own observer still catches what the client misses, and
+    the folder's one batcher folds the duplicates into one run."""
     if not get_capability(
         ls.client_capabilities, "workspace.did_change_watched_files.dynamic_registration", False
     ):
@@ -615,6 +695,8 @@ def configure_logging(server: CodeseekServer, log_file: str | None) -> list[logg
         pygls_log.addHandler(file_handler)
     # pygls logs every message it sends at INFO: only its problems are worth keeping.
     logging.getLogger("pygls").setLevel(logging.WARNING)
+    # ... and not its read loop's traceback for a body that is not JSON (see `wire`).
+    logging.getLogger("pygls.server").addFilter(wire.drop_read_loop_tracebacks)
     codeseek_log = logging.getLogger("codeseek")
     codeseek_log.setLevel(logging.DEBUG if log_file else logging.INFO)
     codeseek_log.propagate = False

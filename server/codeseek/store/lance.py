@@ -1,44 +1,57 @@
-"""The index on disk: an embedded LanceDB database per workspace.
+"""The index on disk: an embedded LanceDB database per workspace (store/schema.py says
+what its tables hold).
 
-One *index* per (model, dimensions), so switching models never mixes vectors and
-switching back re-uses the old index:
-- `chunks_<key>`: one row per chunk (metadata, text, identifier-split `tokens` for
-  full-text search, vector);
-- `files_<key>`: one row per indexed file (content hash, size, mtime), written *after*
-  its chunks, so a run killed in between is repaired by the next one;
-- `vectors_<key>`: a cache of vectors by chunk content, so a renamed file or a branch
-  switched away from and back costs no model call.
-A small `meta.json` beside the tables holds the schema version, the last run and the
-files skipped with their reasons.
+Two kinds of handle, so that whoever reads can never damage what it reads:
+- `IndexStore` reads. It never creates, repairs or writes anything; a table that is
+  missing reads as empty, and data that cannot be read raises `StoreDamaged`.
+- `IndexStore.writer()` takes the store's lock, then heals whatever is damaged (tables
+  that cannot be opened or read, a damaged `meta.json`, an index file that fails, rows a
+  killed run left half-written) and hands out an `IndexWriter`, the only code that writes.
+  A rebuilt table refills from the vector cache when that survived, so healing costs no
+  model calls.
+
+Every LanceDB, pyarrow and OS error is turned into a `StoreError` here (store/errors.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
-import os
-import re
-import tempfile
+import shutil
 import threading
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 
-from codeseek.errors import StoreError
+from codeseek.errors import StoreDamaged, StoreError
 from codeseek.model import Chunk
+from codeseek.store.errors import STORE_EXCEPTIONS, is_panic, short, store_error
+from codeseek.store.meta import MetaFile
+from codeseek.store.schema import (
+    CHUNK_COLUMNS,
+    FILES_SCHEMA,
+    SCHEMA_VERSION,
+    FileRecord,
+    StoredChunk,
+    chunk_rows,
+    chunk_schema,
+    file_rows,
+    sql_in,
+    sql_string,
+    stored_chunks,
+    vector_array,
+    vector_schema,
+)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-# Bump when the tables' layout changes: an older index is then rebuilt, never misread.
-SCHEMA_VERSION = 1
 # Below this many chunks an exhaustive vector scan is as fast as an index (7 ms at
 # 4,000 rows against 6 ms, on 2 cores); by 16,000 it costs 22 ms against 5 ms, and
 # 85 ms at 100,000. benchmarks/vector_index_threshold.py measures it.
@@ -56,90 +69,9 @@ VECTOR_CACHE_FLOOR = 20_000
 # Old table versions are kept this long, so a concurrent reader (the language server
 # while the CLI indexes) never loses the version it is reading.
 KEEP_VERSIONS_FOR = timedelta(minutes=2)
-
-_IDENT_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def identifier_words(text: str) -> str:
-    """The text plus its identifiers split into words (`loadJsonFile`, `load_json_file`
-    -> `load json file`), so a plain-English query finds code by its names."""
-    extra: list[str] = []
-    for ident in set(_IDENT.findall(text)):
-        parts = _IDENT_PART.findall(ident)
-        if len(parts) > 1:
-            extra.append(" ".join(p.lower() for p in parts))
-    return text + "\n" + "\n".join(extra)
-
-
-@dataclass(frozen=True, slots=True)
-class FileRecord:
-    path: str
-    hash: str
-    size: int
-    mtime_ns: int
-    chunks: int
-
-
-@dataclass(slots=True)
-class StoredChunk:
-    """A chunk as read back from the index, with its search score when it was searched."""
-
-    id: str
-    path: str
-    language: str
-    symbol: str | None
-    kind: str | None
-    start_line: int
-    end_line: int
-    text: str
-    score: float = 0.0
-
-
-def _chunk_schema(dimensions: int) -> pa.Schema:
-    return pa.schema(
-        [
-            ("id", pa.string()),
-            ("path", pa.string()),
-            ("language", pa.string()),
-            ("symbol", pa.string()),
-            ("kind", pa.string()),
-            ("start_line", pa.int32()),
-            ("end_line", pa.int32()),
-            ("text", pa.string()),
-            ("tokens", pa.string()),
-            ("content_key", pa.string()),
-            ("vector", pa.list_(pa.float32(), dimensions)),
-        ]
-    )
-
-
-FILES_SCHEMA = pa.schema(
-    [
-        ("path", pa.string()),
-        ("hash", pa.string()),
-        ("size", pa.int64()),
-        ("mtime_ns", pa.int64()),
-        ("chunks", pa.int32()),
-    ]
-)
-
-
-def _vector_schema(dimensions: int) -> pa.Schema:
-    return pa.schema([("content_key", pa.string()), ("vector", pa.list_(pa.float32(), dimensions))])
-
-
-def sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_in(column: str, values: Iterable[str]) -> str:
-    return f"{column} IN ({', '.join(sql_string(v) for v in values)})"
-
-
-def _vector_array(vectors: np.ndarray, dimensions: int) -> pa.FixedSizeListArray:
-    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel(), type=pa.float32())
-    return pa.FixedSizeListArray.from_arrays(flat, dimensions)
+# Rows per `IN (...)` filter: long lists of paths or keys go in slices.
+SQL_SLICE = 500
+FTS_COLUMN = "tokens"
 
 
 def partitions_for(rows: int) -> int:
@@ -151,6 +83,11 @@ def nprobes_for(rows: int) -> int:
     per_partition = max(1, rows // partitions)
     wanted = max(math.ceil(SCAN_ROWS_PER_QUERY / per_partition), math.ceil(partitions * MIN_PROBE_FRACTION))
     return min(partitions, wanted)
+
+
+def _slices(values: Sequence[str], size: int = SQL_SLICE) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 class WriteLock:
@@ -169,7 +106,11 @@ class WriteLock:
             import fcntl
         except ImportError:  # pragma: no cover - Windows: in-process lock only
             return True
-        self._fh = self._path.open("a+")
+        try:
+            self._fh = self._path.open("a+")
+        except OSError as exc:
+            self._local.release()
+            raise store_error(exc, f"cannot lock the index at {self._path.parent}", writing=True) from None
         flags = fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)
         try:
             fcntl.flock(self._fh, flags)
@@ -196,230 +137,695 @@ class WriteLock:
 
 
 class IndexStore:
-    """The tables of one workspace's index for one (model, dimensions)."""
+    """Read access to one index (model, dimensions) in one store folder."""
 
     def __init__(self, path: Path, index_key: str, dimensions: int) -> None:
-        import lancedb
-
-        self.path = path
+        self.path = Path(path)
         self.index_key = index_key
         self.dimensions = dimensions
-        if path.exists() and not path.is_dir():
-            raise StoreError(f"the index location {path} exists and is not a directory")
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            self._db = lancedb.connect(str(path), read_consistency_interval=timedelta(0))
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise StoreError(f"cannot open the index at {path}: {exc}") from exc
-        self.lock = WriteLock(path / ".write.lock")
-        self._chunks_name = f"chunks_{index_key}"
-        self._files_name = f"files_{index_key}"
-        self._vectors_name = f"vectors_{index_key}"
-        self._meta_path = path / "meta.json"
-        self._check_schema_version()
-        self._chunks = self._open_or_create(self._chunks_name, _chunk_schema(dimensions))
-        self._files = self._open_or_create(self._files_name, FILES_SCHEMA)
-        self._vectors = self._open_or_create(self._vectors_name, _vector_schema(dimensions))
-        has_chunks = self._chunks.count_rows() > 0
-        if has_chunks != (self._files.count_rows("chunks > 0") > 0):
-            # One of the pair was rebuilt (damaged) or a run died between them: without
-            # its partner the other would claim files are indexed whose chunks are gone.
-            # The vector cache survives, so re-indexing costs little model time.
-            log.warning("index at %s is inconsistent; it will be rebuilt", path)
-            for name in (self._chunks_name, self._files_name):
-                self._db.drop_table(name)
-            self._chunks = self._open_or_create(self._chunks_name, _chunk_schema(dimensions))
-            self._files = self._open_or_create(self._files_name, FILES_SCHEMA)
-        self._fts_ready = self._has_index("tokens")
-        self._vector_index_known: bool | None = None
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"the index location {self.path} exists and is not a directory")
+        self.meta_file = MetaFile(self.path)
+        self.lock = WriteLock(self.path / ".write.lock")
+        self.chunks_name = f"chunks_{index_key}"
+        self.files_name = f"files_{index_key}"
+        self.vectors_name = f"vectors_{index_key}"
+        self._db: Any = None
+        self._tables: dict[str, Any] = {}
+        self._guard = threading.RLock()
+        self._vector_index: bool | None = None
         self._nprobes = 20
+        self._writer_active = False
 
-    # -- opening -------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"IndexStore({str(self.path)!r}, {self.index_key!r})"
 
-    def _check_schema_version(self) -> None:
-        meta = self.read_meta()
-        version = meta.get("schema_version")
-        if version is not None and version != SCHEMA_VERSION:
-            log.warning(
-                "index at %s has schema %s, rebuilding it for schema %s", self.path, version, SCHEMA_VERSION
-            )
-            for name in self._table_names():
-                self._db.drop_table(name)
-            meta = {}
-        if version != SCHEMA_VERSION:
-            meta["schema_version"] = SCHEMA_VERSION
-            self.write_meta(meta)
+    # -- the boundary ------------------------------------------------------------------
 
-    def _table_names(self) -> list[str]:
-        result = self._db.list_tables()
-        names = getattr(result, "tables", result)
-        return list(names)
-
-    def _open_or_create(self, name: str, schema: pa.Schema) -> Any:
+    def _call(self, what: str, work: Callable[..., T], *args: Any, writing: bool = False) -> T:
+        """Run one LanceDB operation, `work(*args)`; its errors become store errors."""
         try:
-            if name in self._table_names():
-                table = self._db.open_table(name)
-                if table.schema.equals(schema, check_metadata=False):
-                    return table
-                log.warning("table %s has an unexpected layout; rebuilding it", name)
-                self._db.drop_table(name)
-            return self._db.create_table(name, schema=schema)
-        except (OSError, ValueError, RuntimeError) as exc:
-            # A damaged table is rebuilt rather than left for the user to delete by hand.
-            log.warning("table %s cannot be opened (%s); rebuilding it", name, exc)
-            with contextlib.suppress(Exception):
-                self._db.drop_table(name)
+            return work(*args)
+        except StoreError:
+            raise
+        except STORE_EXCEPTIONS as exc:
+            raise store_error(exc, f"{what} ({self.path})", writing=writing) from None
+        except BaseException as exc:
+            if is_panic(exc):
+                raise StoreDamaged(f"{what} ({self.path}): {short(exc)}") from None
+            raise
+
+    def _connect(self) -> Any:
+        with self._guard:
+            if self._db is None:
+                import lancedb
+
+                self._db = self._call(
+                    "cannot open the index",
+                    lambda: lancedb.connect(str(self.path), read_consistency_interval=timedelta(0)),
+                )
+            return self._db
+
+    def _table_names(self) -> set[str]:
+        if not self.path.is_dir():
+            return set()
+        db = self._connect()
+
+        def names() -> set[str]:
+            result = db.list_tables()
+            return set(getattr(result, "tables", result))
+
+        return self._call("cannot list the index's tables", names)
+
+    def _table(self, name: str) -> Any | None:
+        """The open table `name`, or None when it does not exist (yet)."""
+        with self._guard:
+            table = self._tables.get(name)
+            if table is not None:
+                return table
+            if name not in self._table_names():
+                return None
+            db = self._connect()
+            table = self._call(f"cannot open table {name}", lambda: db.open_table(name))
+            self._tables[name] = table
+            return table
+
+    def forget_tables(self) -> None:
+        """Drop cached table handles (after another process rebuilt them)."""
+        with self._guard:
+            self._tables.clear()
+            self._vector_index = None
+
+    def _read(self, what: str, name: str, work: Callable[[Any], T], empty: T) -> T:
+        """Run `work(table)` on a table; a missing table reads as `empty`. A failure is
+        retried once on freshly opened handles, since another process may have rebuilt
+        the table since this one opened it."""
+        for attempt in (0, 1):
+            table = self._table(name)
+            if table is None:
+                return empty
             try:
-                return self._db.create_table(name, schema=schema)
-            except (OSError, ValueError, RuntimeError) as exc2:
-                raise StoreError(f"cannot create table {name} in {self.path}: {exc2}") from exc2
+                return self._call(what, work, table)
+            except StoreDamaged:
+                if attempt or self._writer_active:
+                    raise
+                self.forget_tables()
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _has_index(self, column: str) -> bool:
-        try:
-            return any(column in idx.columns for idx in self._chunks.list_indices())
-        except (OSError, RuntimeError):  # pragma: no cover
-            return False
-
-    @staticmethod
-    def peek_current(path: Path) -> dict[str, Any] | None:
-        """The index a workspace used last (key, provider, model, dimensions), read
-        without opening the database or loading a model; None if there is none."""
-        try:
-            meta = json.loads((path / "meta.json").read_text())
-        except (OSError, ValueError):
-            return None
-        current = meta.get("current") if isinstance(meta, dict) else None
-        return current if isinstance(current, dict) and "index_key" in current else None
-
-    def record_current(self, root: Path, provider: str, model: str, reason: str) -> None:
-        """Mark this index as the one the workspace uses now (what `peek_current` reads)."""
-        meta = self.read_meta()
-        meta["root"] = str(root)
-        meta["current"] = {
-            "index_key": self.index_key,
-            "provider": provider,
-            "model": model,
-            "dimensions": self.dimensions,
-            "reason": reason,
-        }
-        self.write_meta(meta)
-
-    # -- metadata ------------------------------------------------------------------
+    # -- metadata ----------------------------------------------------------------------
 
     def read_meta(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self._meta_path.read_text())
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}
-
-    def write_meta(self, meta: dict[str, Any]) -> None:
-        """Atomically: a reader sees the old file or the new one, never half of one."""
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".meta-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(meta, fh, indent=1)
-            os.replace(tmp, self._meta_path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise StoreError(f"cannot write {self._meta_path}: {exc}") from exc
-
-    def update_meta(self, **values: Any) -> None:
-        meta = self.read_meta()
-        section = meta.setdefault("indexes", {}).setdefault(self.index_key, {})
-        section.update(values)
-        self.write_meta(meta)
+        return self.meta_file.read()[0]
 
     def index_meta(self) -> dict[str, Any]:
-        return dict(self.read_meta().get("indexes", {}).get(self.index_key, {}))
+        section = self.read_meta().get("indexes", {})
+        entry = section.get(self.index_key, {}) if isinstance(section, dict) else {}
+        return dict(entry) if isinstance(entry, dict) else {}
 
-    # -- files ---------------------------------------------------------------------
+    def schema_current(self) -> bool:
+        return self.read_meta().get("schema_version") == SCHEMA_VERSION
 
-    def file_records(self) -> dict[str, FileRecord]:
-        data = self._files.to_arrow().to_pylist()
-        return {r["path"]: FileRecord(**r) for r in data}
+    # -- reading -----------------------------------------------------------------------
 
-    def count_chunks(self) -> int:
-        return int(self._chunks.count_rows())
+    def exists(self) -> bool:
+        """Whether this index has been written at all."""
+        return self.chunks_name in self._table_names() and self.schema_current()
+
+    def count_chunks(self, where: str | None = None) -> int:
+        return int(self._read("cannot count chunks", self.chunks_name, lambda t: t.count_rows(where), 0))
 
     def count_files(self) -> int:
-        return int(self._files.count_rows())
+        return int(self._read("cannot count files", self.files_name, lambda t: t.count_rows(), 0))
 
-    # -- writing -------------------------------------------------------------------
+    def count_embedded(self) -> tuple[int, int]:
+        """(chunks with a vector, chunks that get one)."""
+        dense = self.count_chunks("dense = true")
+        missing = self.count_chunks("dense = true AND vector IS NULL") if dense else 0
+        return dense - missing, dense
+
+    def file_records(self) -> dict[str, FileRecord]:
+        def read(table: Any) -> dict[str, FileRecord]:
+            return {r["path"]: FileRecord(**r) for r in table.to_arrow().to_pylist()}
+
+        return self._read("cannot read the files table", self.files_name, read, {})
+
+    def secrets_by_file(self) -> dict[str, int]:
+        def read(table: Any) -> dict[str, int]:
+            rows = table.search().where("secrets > 0").select(["path", "secrets"]).limit(None).to_arrow()
+            return dict(zip(rows["path"].to_pylist(), rows["secrets"].to_pylist(), strict=True))
+
+        return self._read("cannot read the files table", self.files_name, read, {})
+
+    def all_paths(self) -> list[str]:
+        def read(table: Any) -> list[str]:
+            return sorted(table.search().select(["path"]).limit(None).to_arrow()["path"].to_pylist())
+
+        return self._read("cannot read the files table", self.files_name, read, [])
+
+    def languages(self) -> list[str]:
+        def read(table: Any) -> list[str]:
+            col = table.search().select(["language"]).limit(None).to_arrow()["language"]
+            return sorted(set(col.to_pylist()))
+
+        return self._read("cannot read the chunks table", self.chunks_name, read, [])
+
+    def vector_search(self, vector: np.ndarray, limit: int, where: str | None = None) -> list[StoredChunk]:
+        """Nearest embedded chunks by cosine similarity (vectors are normalised: 1 - dot)."""
+
+        def search(table: Any) -> list[StoredChunk]:
+            query = table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+            query = query.distance_type("dot").limit(limit).select([*CHUNK_COLUMNS, "_distance"])
+            if self._has_vector_index(table):
+                query = query.nprobes(self._nprobes)
+            if where:
+                query = query.where(where, prefilter=True)
+            return stored_chunks(query.to_arrow(), "_distance", as_similarity=True)
+
+        return self._read("cannot search the index", self.chunks_name, search, [])
+
+    def _has_vector_index(self, table: Any) -> bool:
+        if self._vector_index is None:
+            self._vector_index = any("vector" in idx.columns for idx in table.list_indices())
+            if self._vector_index:
+                self._nprobes = nprobes_for(int(table.count_rows()))
+        return self._vector_index
+
+    def has_vector_index(self) -> bool:
+        return self._read(
+            "cannot list indexes",
+            self.chunks_name,
+            lambda t: any("vector" in idx.columns for idx in t.list_indices()),
+            False,
+        )
+
+    def has_text_index(self) -> bool:
+        return self._read(
+            "cannot list indexes",
+            self.chunks_name,
+            lambda t: any(FTS_COLUMN in idx.columns for idx in t.list_indices()),
+            False,
+        )
+
+    def text_search(self, text: str, limit: int, where: str | None = None) -> list[StoredChunk]:
+        """BM25 over the chunk text and its identifiers split into words."""
+        if not text.strip():
+            return []
+
+        def search(table: Any) -> list[StoredChunk]:
+            if not any(FTS_COLUMN in idx.columns for idx in table.list_indices()):
+                return []  # nothing written yet: the first batch creates the index
+            query = table.search(text, query_type="fts", fts_columns=FTS_COLUMN)
+            query = query.limit(limit).select([*CHUNK_COLUMNS, "_score"])
+            if where:
+                query = query.where(where, prefilter=True)
+            return stored_chunks(query.to_arrow(), "_score")
+
+        return self._read("cannot search the index", self.chunks_name, search, [])
+
+    def chunk_at(self, path: str, line: int) -> tuple[StoredChunk, np.ndarray | None] | None:
+        """The chunk of `path` that holds 1-based `line` (the innermost when nested), with
+        its vector (None when it has none yet)."""
+        where = f"path = {sql_string(path)} AND start_line <= {int(line)} AND end_line >= {int(line)}"
+
+        def read(table: Any) -> tuple[StoredChunk, np.ndarray | None] | None:
+            rows = table.search().where(where).select([*CHUNK_COLUMNS, "vector"]).limit(50).to_arrow()
+            if rows.num_rows == 0:
+                return None
+            found = stored_chunks(rows)
+            best = min(range(len(found)), key=lambda i: found[i].end_line - found[i].start_line)
+            raw = rows["vector"][best].as_py()
+            return found[best], (np.asarray(raw, dtype=np.float32) if raw is not None else None)
+
+        return self._read("cannot read the chunks table", self.chunks_name, read, None)
+
+    def chunks_of(self, path: str) -> list[StoredChunk]:
+        def read(table: Any) -> list[StoredChunk]:
+            rows = table.search().where(f"path = {sql_string(path)}").select(list(CHUNK_COLUMNS)).limit(None)
+            return sorted(stored_chunks(rows.to_arrow()), key=lambda c: c.start_line)
+
+        return self._read("cannot read the chunks table", self.chunks_name, read, [])
+
+    def cached_vectors(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        def read(table: Any) -> dict[str, np.ndarray]:
+            found: dict[str, np.ndarray] = {}
+            for part in _slices(sorted(set(keys)), 1000):
+                rows = (
+                    table.search()
+                    .where(sql_in("content_key", part))
+                    .select(["content_key", "vector"])
+                    .limit(len(part) * 2)
+                    .to_arrow()
+                )
+                if rows.num_rows:
+                    matrix = rows["vector"].combine_chunks().flatten().to_numpy().reshape(-1, self.dimensions)
+                    for key, vec in zip(rows["content_key"].to_pylist(), matrix, strict=True):
+                        found[key] = vec
+            return found
+
+        if not keys:
+            return {}
+        return self._read("cannot read the vector cache", self.vectors_name, read, {})
+
+    def unembedded(self, limit: int, first: Iterable[str] = ()) -> list[PendingChunk]:
+        """Up to `limit` chunks that want a vector and have none, those of the paths in
+        `first` (open and recently changed files) before the others."""
+
+        def read(table: Any) -> list[PendingChunk]:
+            out: list[PendingChunk] = []
+            base = "dense = true AND vector IS NULL"
+            wanted = sorted(set(first))
+            filters = [f"{base} AND {sql_in('path', part)}" for part in _slices(wanted)] if wanted else []
+            filters.append(base)
+            seen: set[str] = set()
+            for where in filters:
+                if len(out) >= limit:
+                    break
+                rows = (
+                    table.search()
+                    .where(where)
+                    .select(["id", "path", "context", "text", "content_key"])
+                    .limit(limit - len(out) + len(seen))
+                    .to_arrow()
+                    .to_pylist()
+                )
+                for row in rows:
+                    if row["id"] not in seen and len(out) < limit:
+                        seen.add(row["id"])
+                        out.append(PendingChunk(**row))
+            return out
+
+        return self._read("cannot read the chunks table", self.chunks_name, read, [])
+
+    def check(self, deep: bool = False) -> list[str]:
+        """What cannot be read, without changing anything: [] when the index reads back.
+
+        The quick check reads every file record and the key columns of every data file
+        (a deleted or truncated fragment shows); `deep` reads every column and runs a
+        full-text and a vector query (damaged index files show)."""
+        problems: list[str] = []
+        meta, damaged = self.meta_file.read()
+        if damaged:
+            problems.append("meta.json is damaged")
+        if meta and meta.get("schema_version") not in (None, SCHEMA_VERSION):
+            problems.append(f"the index was written by another version (schema {meta.get('schema_version')})")
+        for name, columns in self._check_columns(deep).items():
+            try:
+                table = self._table(name)
+                if table is not None:
+                    self._call(f"cannot read table {name}", _scan, table, columns)
+            except StoreError as exc:
+                problems.append(str(exc))
+                continue
+        if deep and not problems:
+            problems += self._check_indexes()
+        return problems
+
+    def _check_columns(self, deep: bool) -> dict[str, list[str] | None]:
+        return {
+            self.files_name: None,
+            self.chunks_name: None if deep else ["id", "path"],
+            self.vectors_name: None if deep else ["content_key"],
+        }
+
+    def _check_indexes(self) -> list[str]:
+        problems = []
+        table = self._table(self.chunks_name)
+        if table is None:
+            return []
+        try:
+            self._call("the full-text index cannot be read", lambda: _probe_text_index(table))
+        except StoreError as exc:
+            problems.append(str(exc))
+        try:
+            self._call("the vector index cannot be read", lambda: _probe_vector_index(table, self.dimensions))
+        except StoreError as exc:
+            problems.append(str(exc))
+        return problems
+
+    # -- writing -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writer(self, *, deep: bool = False, root: Path | None = None) -> Iterator[IndexWriter]:
+        """The one way to change the index: takes the lock (waiting for another process
+        that holds it), heals what is damaged (`deep`: after a read failed, look harder),
+        and yields the writer."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise store_error(exc, f"cannot create the index folder {self.path}", writing=True) from None
+        with self.lock.held():
+            self._writer_active = True
+            self.forget_tables()  # another process may have written since
+            try:
+                writer = IndexWriter(self)
+                writer.heal(deep=deep)
+                yield writer
+            finally:
+                self._writer_active = False
+
+
+class PendingChunk:
+    """A stored chunk waiting for its vector: what the embedder needs of it."""
+
+    __slots__ = ("content_key", "context", "id", "path", "text")
+
+    def __init__(self, id: str, path: str, context: str | None, text: str, content_key: str) -> None:
+        self.id = id
+        self.path = path
+        self.context = context or ""
+        self.text = text
+        self.content_key = content_key
+
+    @property
+    def embed_text(self) -> str:
+        return Chunk(self.path, "", 0, 0, self.text, context=self.context).embed_text
+
+
+def _scan(table: Any, columns: list[str] | None) -> None:
+    """Read the columns of every fragment (all of them when `columns` is None)."""
+    query = table.search().limit(None)
+    if columns is not None:
+        query = query.select(columns)
+    for _ in query.to_batches(8192):
+        pass
+
+
+def _probe_text_index(table: Any) -> None:
+    if any(FTS_COLUMN in idx.columns for idx in table.list_indices()):
+        table.search("codeseek", query_type="fts", fts_columns=FTS_COLUMN).limit(1).to_arrow()
+
+
+def _probe_vector_index(table: Any, dimensions: int) -> None:
+    if any("vector" in idx.columns for idx in table.list_indices()):
+        probe = np.full(dimensions, 1.0 / math.sqrt(dimensions), dtype=np.float32)
+        table.search(probe, vector_column_name="vector").distance_type("dot").limit(1).to_arrow()
+
+
+class IndexWriter:
+    """Writes to one index; exists only inside `IndexStore.writer()`, under the lock."""
+
+    def __init__(self, store: IndexStore) -> None:
+        self.store = store
+        self.repairs: list[str] = []  # what healing fixed, for the log and the user
+        self._text_index_known = False
+
+    # -- tables ------------------------------------------------------------------------
+
+    def _schemas(self) -> dict[str, pa.Schema]:
+        s = self.store
+        return {
+            s.chunks_name: chunk_schema(s.dimensions),
+            s.files_name: FILES_SCHEMA,
+            s.vectors_name: vector_schema(s.dimensions),
+        }
+
+    def _table(self, name: str) -> Any:
+        table = self.store._table(name)
+        if table is None:
+            table = self._create(name, self._schemas()[name])
+        return table
+
+    def _create(self, name: str, schema: pa.Schema) -> Any:
+        store = self.store
+        db = store._connect()
+        try:
+            table = store._call(
+                f"cannot create table {name}", lambda: db.create_table(name, schema=schema), writing=True
+            )
+        except StoreDamaged:
+            # A folder left by a table whose manifest is gone: not a table, not empty.
+            self._remove_folder(name)
+            table = store._call(
+                f"cannot create table {name}", lambda: db.create_table(name, schema=schema), writing=True
+            )
+        with store._guard:
+            store._tables[name] = table
+        return table
+
+    def _drop(self, name: str) -> None:
+        store = self.store
+        with store._guard:
+            store._tables.pop(name, None)
+            store._vector_index = None
+        db = store._connect()
+        try:
+            store._call(f"cannot drop table {name}", lambda: db.drop_table(name), writing=True)
+        except StoreError as exc:
+            log.info("dropping %s failed (%s); removing its folder", name, exc)
+        self._remove_folder(name)
+
+    def _remove_folder(self, name: str) -> None:
+        folder = self.store.path / f"{name}.lance"
+        if folder.exists():
+            try:
+                shutil.rmtree(folder)
+            except OSError as exc:
+                raise store_error(exc, f"cannot remove the damaged table {folder}", writing=True) from None
+
+    def _rebuild(self, name: str, why: str) -> Any:
+        log.warning("index table %s is damaged (%s); rebuilding it", name, why)
+        self.repairs.append(f"{name.split('_', 1)[0]} table rebuilt ({why})")
+        self._drop(name)
+        return self._create(name, self._schemas()[name])
+
+    # -- healing -----------------------------------------------------------------------
+
+    def heal(self, deep: bool = False) -> None:
+        """Bring the store to a state every reader can read: see the module docstring."""
+        store = self.store
+        meta, damaged = store.meta_file.read()
+        if damaged:
+            self.repairs.append("meta.json rewritten")
+            log.warning("%s is damaged; rewriting it", store.meta_file.path)
+            meta = {}
+        version = meta.get("schema_version")
+        names = store._table_names()
+        if version != SCHEMA_VERSION and names and version is not None:
+            log.warning(
+                "index at %s has schema %s; rebuilding it for schema %s", store.path, version, SCHEMA_VERSION
+            )
+            self.repairs.append(f"rebuilt for a new layout (schema {version} -> {SCHEMA_VERSION})")
+            for name in names:
+                if name.startswith(("chunks_", "files_")):
+                    self._drop(name)
+        if damaged or version != SCHEMA_VERSION:
+            meta["schema_version"] = SCHEMA_VERSION
+            store.meta_file.write(meta)
+        rebuilt: set[str] = set()
+        for name, schema in self._schemas().items():
+            if self._heal_table(name, schema, deep):
+                rebuilt.add(name)
+        pair = {store.chunks_name, store.files_name}
+        if rebuilt & pair and not pair <= rebuilt:
+            # Without its partner the other would claim files are indexed whose chunks
+            # are gone (or hold chunks nobody tracks). The vector cache refills them.
+            for name in pair - rebuilt:
+                self._rebuild(name, "its partner table was rebuilt")
+        self._reconcile()
+        if deep:
+            self._heal_indexes()
+
+    def _heal_table(self, name: str, schema: pa.Schema, deep: bool) -> bool:
+        """Open and read `name`; rebuild it when either fails. True when rebuilt."""
+        store = self.store
+        try:
+            table = store._table(name)
+        except StoreError as exc:
+            self._rebuild(name, str(exc))
+            return True
+        if table is None:
+            return False
+        try:
+            actual = store._call(f"cannot read table {name}", lambda: table.schema)
+        except StoreError as exc:
+            self._rebuild(name, str(exc))
+            return True
+        if not actual.equals(schema, check_metadata=False):
+            self._rebuild(name, "unexpected columns")
+            return True
+        columns = store._check_columns(deep)[name]
+        try:
+            store._call(f"cannot read table {name}", lambda: _scan(table, columns))
+        except StoreError as exc:
+            self._rebuild(name, str(exc))
+            return True
+        return False
+
+    def _reconcile(self) -> None:
+        """Chunks without a file record (a run killed between the two commits) and file
+        records whose chunks are missing are removed, so the next run redoes exactly
+        those files."""
+        store = self.store
+        chunks = store._table(store.chunks_name)
+        files = store._table(store.files_name)
+        if chunks is None or files is None:
+            return
+        chunk_paths = set(
+            store._call(
+                "cannot read the chunks table",
+                lambda: chunks.search().select(["path"]).limit(None).to_arrow()["path"].to_pylist(),
+            )
+        )
+        records = store._call("cannot read the files table", lambda: files.to_arrow().to_pylist())
+        recorded = {r["path"] for r in records}
+        expected = {r["path"] for r in records if r["chunks"] > 0}
+        orphans = sorted(chunk_paths - recorded)
+        missing = sorted(expected - chunk_paths)
+        if orphans:
+            log.info("removing chunks of %d files a killed run left without a record", len(orphans))
+            self._delete_paths(chunks, "chunks", orphans)
+        if missing:
+            log.info("%d file records have no chunks; those files will be indexed again", len(missing))
+            self._delete_paths(files, "files", missing)
+
+    def _delete_paths(self, table: Any, name: str, paths: Sequence[str]) -> None:
+        for part in _slices(paths):
+            self.store._call(
+                f"cannot write the {name} table", table.delete, sql_in("path", part), writing=True
+            )
+
+    def _heal_indexes(self) -> None:
+        store = self.store
+        table = store._table(store.chunks_name)
+        if table is None:
+            return
+        for column, probe in (
+            (FTS_COLUMN, _probe_text_index),
+            ("vector", lambda t: _probe_vector_index(t, store.dimensions)),
+        ):
+            try:
+                store._call(f"cannot read the {column} index", probe, table)
+            except StoreError as exc:
+                log.warning("the %s index of %s is damaged (%s); rebuilding it", column, store.path, exc)
+                self.repairs.append(f"{'full-text' if column == FTS_COLUMN else 'vector'} index rebuilt")
+                self._drop_index(table, column)
+                if column == "vector":
+                    self.update_meta(vector_index_rows=0)
+
+    def _drop_index(self, table: Any, column: str) -> None:
+        store = self.store
+        try:
+            names = [
+                idx.name
+                for idx in store._call("cannot list indexes", table.list_indices)
+                if column in idx.columns
+            ]
+        except StoreError:
+            names = []
+        for index_name in names:
+            with contextlib.suppress(StoreError):
+                store._call(f"cannot drop index {index_name}", table.drop_index, index_name, writing=True)
+        # Whatever is left of it is replaced when the index is created again.
+        if column == FTS_COLUMN:
+            self.ensure_text_index(replace=True)
+        store._vector_index = None
+
+    # -- metadata ----------------------------------------------------------------------
+
+    def update_meta(self, **values: Any) -> None:
+        meta = self.store.read_meta()
+        meta["schema_version"] = SCHEMA_VERSION
+        section = meta.setdefault("indexes", {}).setdefault(self.store.index_key, {})
+        section.update(values)
+        self.store.meta_file.write(meta)
+
+    def record_current(self, root: Path, provider: str, model: str, reason: str) -> None:
+        """Mark this index as the one the workspace uses now, if it is not already."""
+        meta = self.store.read_meta()
+        current = {
+            "index_key": self.store.index_key,
+            "provider": provider,
+            "model": model,
+            "dimensions": self.store.dimensions,
+            "reason": reason,
+        }
+        if meta.get("current") == current and meta.get("root") == str(root):
+            return
+        meta["schema_version"] = SCHEMA_VERSION
+        meta["root"] = str(root)
+        meta["current"] = current
+        self.store.meta_file.write(meta)
+
+    # -- rows --------------------------------------------------------------------------
+
+    def file_records(self) -> dict[str, FileRecord]:
+        return self.store.file_records()
 
     def replace_files(
         self,
         records: Sequence[FileRecord],
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
+        present: Sequence[bool] | None = None,
     ) -> None:
         """Replace every chunk of the files in `records` by `chunks` in one commit, so a
         search sees either the old version of a file or the new one, never both or
-        neither; then record the files' hashes. Caller holds the write lock."""
+        neither; then record the files. `present[i]` False: chunk i has no vector yet."""
         if not records:
             return
+        store = self.store
+        present = [True] * len(chunks) if present is None else list(present)
         paths = sorted({r.path for r in records})
-        table = self._chunk_table(chunks, vectors)
-        if self._chunks.count_rows() == 0 or not self._any_rows_for(paths):
-            if table.num_rows:
-                self._chunks.add(table)
-        else:
+        rows = chunk_rows(chunks, vectors, present, store.dimensions)
+        table = self._table(store.chunks_name)
+
+        def write() -> None:
+            has_rows = any(table.count_rows(sql_in("path", part)) > 0 for part in _slices(paths))
+            if not has_rows:
+                if rows.num_rows:
+                    table.add(rows)
+                return
             (
-                self._chunks.merge_insert("id")
+                table.merge_insert("id")
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .when_not_matched_by_source_delete(sql_in("path", paths))
-                .execute(table)
+                # Chunks without a vector yet are null rows, which the merge would
+                # otherwise refuse as "variable length vectors".
+                .execute(rows, on_bad_vectors="null")
             )
+
+        # The chunks table itself decides between append and merge, not the files table:
+        # a run killed after writing a file's chunks but before its record must not get
+        # them appended twice.
+        store._call("cannot write the chunks table", write, writing=True)
+        if rows.num_rows and not self._text_index_known:
+            # Before the records: once a file shows as indexed, its words are searchable.
+            self.ensure_text_index()
+            self._text_index_known = True
         self._upsert_files(records)
+        store._vector_index = None if store._vector_index is False else store._vector_index
 
-    def _any_rows_for(self, paths: Sequence[str]) -> bool:
-        # The chunks table itself, not the files table: a run killed after writing a
-        # file's chunks but before its record must not get them appended twice.
-        return any(
-            self._chunks.count_rows(sql_in("path", paths[start : start + 500])) > 0
-            for start in range(0, len(paths), 500)
-        )
-
-    def _chunk_table(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> pa.Table:
-        ids: list[str] = []
-        seen: dict[str, int] = {}
-        for c in chunks:
-            base = f"{c.path}#{c.start_line}-{c.end_line}#{c.content_key[:16]}"
-            n = seen.get(base, 0)
-            seen[base] = n + 1
-            ids.append(base if n == 0 else f"{base}#{n}")
-        return pa.table(
+    def set_vectors(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Fill in the vectors of stored chunks (the second phase of a run)."""
+        if not ids:
+            return
+        store = self.store
+        rows = pa.table(
             {
-                "id": ids,
-                "path": [c.path for c in chunks],
-                "language": [c.language for c in chunks],
-                "symbol": [c.symbol for c in chunks],
-                "kind": [c.kind for c in chunks],
-                "start_line": pa.array([c.start_line for c in chunks], pa.int32()),
-                "end_line": pa.array([c.end_line for c in chunks], pa.int32()),
-                "text": [c.text for c in chunks],
-                "tokens": [identifier_words(f"{c.symbol or ''}\n{c.path}\n{c.text}") for c in chunks],
-                "content_key": [c.content_key for c in chunks],
-                "vector": _vector_array(vectors.reshape(len(chunks), self.dimensions), self.dimensions),
-            },
-            schema=_chunk_schema(self.dimensions),
+                "id": pa.array(list(ids), pa.string()),
+                "vector": vector_array(vectors.reshape(len(ids), store.dimensions), store.dimensions),
+            }
+        )
+        table = self._table(store.chunks_name)
+        store._call(
+            "cannot write the chunks table",
+            lambda: table.merge_insert("id").when_matched_update_all().execute(rows),
+            writing=True,
         )
 
     def _upsert_files(self, records: Sequence[FileRecord]) -> None:
-        table = pa.table(
-            {
-                "path": [r.path for r in records],
-                "hash": [r.hash for r in records],
-                "size": pa.array([r.size for r in records], pa.int64()),
-                "mtime_ns": pa.array([r.mtime_ns for r in records], pa.int64()),
-                "chunks": pa.array([r.chunks for r in records], pa.int32()),
-            },
-            schema=FILES_SCHEMA,
-        )
-        self._files.merge_insert("path").when_matched_update_all().when_not_matched_insert_all().execute(
-            table
+        table = self._table(self.store.files_name)
+        rows = file_rows(records)
+        self.store._call(
+            "cannot write the files table",
+            lambda: (
+                table.merge_insert("path")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(rows)
+            ),
+            writing=True,
         )
 
     def touch_files(self, records: Sequence[FileRecord]) -> None:
@@ -428,181 +834,128 @@ class IndexStore:
         if records:
             self._upsert_files(records)
 
-    def clear(self) -> None:
-        """Empty this index, vector cache included (`index --full`). Caller holds the
-        write lock. Rows are deleted rather than tables dropped, so a concurrent
-        reader (a search while the server rebuilds) sees an empty version, never a
-        missing table."""
-        for table in (self._chunks, self._files, self._vectors):
-            table.delete("true")
-        self.update_meta(vector_index_rows=0)
-
     def delete_files(self, paths: Iterable[str]) -> None:
         """Remove files and their chunks: chunks first, so a crash in between leaves a
-        file row without chunks, which the next run notices and repairs."""
-        paths = sorted(set(paths))
-        for start in range(0, len(paths), 500):
-            where = sql_in("path", paths[start : start + 500])
-            self._chunks.delete(where)
-            self._files.delete(where)
+        file row without chunks, which the next writer notices and repairs."""
+        store = self.store
+        chunks = self._table(store.chunks_name)
+        files = self._table(store.files_name)
+        wanted = sorted(set(paths))
+        self._delete_paths(chunks, "chunks", wanted)
+        self._delete_paths(files, "files", wanted)
 
-    # -- vector cache --------------------------------------------------------------
+    def clear(self) -> None:
+        """Empty this index, vector cache included (`index --full`). Rows are deleted
+        rather than tables dropped, so a concurrent reader (a search while the server
+        rebuilds) sees an empty version, never a missing table."""
+        for name in (self.store.chunks_name, self.store.files_name, self.store.vectors_name):
+            table = self._table(name)
+            self.store._call(f"cannot clear table {name}", table.delete, "true", writing=True)
+        self.update_meta(vector_index_rows=0)
+
+    # -- vector cache --------------------------------------------------------------------
 
     def cached_vectors(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
-        unique = sorted(set(keys))
-        for start in range(0, len(unique), 1000):
-            part = unique[start : start + 1000]
-            rows = (
-                self._vectors.search()
-                .where(sql_in("content_key", part))
-                .select(["content_key", "vector"])
-                .limit(len(part) * 2)
-                .to_arrow()
-            )
-            if rows.num_rows:
-                matrix = rows["vector"].combine_chunks().flatten().to_numpy().reshape(-1, self.dimensions)
-                for key, vec in zip(rows["content_key"].to_pylist(), matrix, strict=True):
-                    found[key] = vec
-        return found
+        return self.store.cached_vectors(keys)
 
     def cache_vectors(self, keys: Sequence[str], vectors: np.ndarray) -> None:
         if not keys:
             return
-        table = pa.table(
-            {"content_key": list(keys), "vector": _vector_array(vectors, self.dimensions)},
-            schema=_vector_schema(self.dimensions),
+        store = self.store
+        rows = pa.table(
+            {"content_key": list(keys), "vector": vector_array(vectors, store.dimensions)},
+            schema=vector_schema(store.dimensions),
         )
-        self._vectors.merge_insert("content_key").when_not_matched_insert_all().execute(table)
+        table = self._table(store.vectors_name)
+        store._call(
+            "cannot write the vector cache",
+            lambda: table.merge_insert("content_key").when_not_matched_insert_all().execute(rows),
+            writing=True,
+        )
 
     def _trim_vector_cache(self) -> None:
-        live = self.count_chunks()
+        store = self.store
+        vectors = self._table(store.vectors_name)
+        chunks = self._table(store.chunks_name)
+        live = int(store._call("cannot count chunks", chunks.count_rows))
         limit = max(VECTOR_CACHE_FLOOR, int(live * VECTOR_CACHE_SLACK))
-        if self._vectors.count_rows() <= limit:
+        if int(store._call("cannot count the vector cache", vectors.count_rows)) <= limit:
             return
-        in_use = set(
-            self._chunks.search().select(["content_key"]).limit(None).to_arrow()["content_key"].to_pylist()
-        )
-        cached = (
-            self._vectors.search().select(["content_key"]).limit(None).to_arrow()["content_key"].to_pylist()
-        )
-        stale = [k for k in cached if k not in in_use]
-        for start in range(0, len(stale), 1000):
-            self._vectors.delete(sql_in("content_key", stale[start : start + 1000]))
 
-    # -- maintenance ---------------------------------------------------------------
+        def keys(table: Any) -> list[str]:
+            return table.search().select(["content_key"]).limit(None).to_arrow()["content_key"].to_pylist()
+
+        in_use = set(store._call("cannot read the chunks table", lambda: keys(chunks)))
+        stale = [
+            k for k in store._call("cannot read the vector cache", lambda: keys(vectors)) if k not in in_use
+        ]
+        for part in _slices(stale, 1000):
+            store._call(
+                "cannot trim the vector cache",
+                vectors.delete,
+                sql_in("content_key", part),
+                writing=True,
+            )
+
+    # -- maintenance ---------------------------------------------------------------------
+
+    def ensure_text_index(self, replace: bool = False) -> None:
+        """The full-text index, created once there are rows (LanceDB searches rows added
+        after it too, until `optimize` folds them in)."""
+        from lancedb.index import FTS
+
+        store = self.store
+        table = self._table(store.chunks_name)
+        if not replace and store.has_text_index():
+            return
+        if int(store._call("cannot count chunks", table.count_rows)) == 0:
+            return
+        store._call(
+            "cannot build the full-text index",
+            lambda: table.create_index(FTS_COLUMN, config=FTS(with_position=False), replace=True),
+            writing=True,
+        )
 
     def optimize(self) -> None:
         """After a run: full-text and vector indexes brought up to date, small fragments
-        compacted, old versions removed. Caller holds the write lock."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for table in (self._chunks, self._files, self._vectors):
-                table.optimize(cleanup_older_than=KEEP_VERSIONS_FOR)
-        rows = self.count_chunks()
-        if rows and not self._fts_ready:
-            from lancedb.index import FTS
+        compacted, old versions removed."""
+        store = self.store
 
-            self._chunks.create_index("tokens", config=FTS(with_position=False), replace=True)
-            self._fts_ready = True
+        def run(table: Any) -> None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                table.optimize(cleanup_older_than=KEEP_VERSIONS_FOR)
+
+        for name in (store.chunks_name, store.files_name, store.vectors_name):
+            table = self._table(name)
+            store._call(f"cannot optimize table {name}", run, table, writing=True)
+        self.ensure_text_index()
+        rows = store.count_chunks("vector IS NOT NULL")
         if rows >= VECTOR_INDEX_MIN_ROWS:
-            trained = int(self.index_meta().get("vector_index_rows") or 0)
+            trained = int(store.index_meta().get("vector_index_rows") or 0)
             # New rows join the existing partitions on optimize; once the table has
             # grown well past what the partitions were trained on, they are retrained.
             # Built after compaction: an index remapped by a compaction right after its
             # build searched 3x slower (17 ms against 5 ms at 100,000 chunks).
-            if not self._has_index("vector") or rows > RETRAIN_GROWTH * max(trained, 1):
+            if not store.has_vector_index() or rows > RETRAIN_GROWTH * max(trained, 1):
                 self._create_vector_index(rows)
         self._trim_vector_cache()
 
     def _create_vector_index(self, rows: int) -> None:
         # IVF_FLAT keeps exact vectors (no quantisation loss) and built in 14 s at 100,000
         # rows here, against 64 s for IVF_PQ, at the same query latency.
-        partitions = self._partitions(rows)
+        from lancedb.index import IvfFlat
+
+        store = self.store
+        partitions = partitions_for(rows)
         log.info("building a vector index over %d chunks (%d partitions)", rows, partitions)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self._chunks.create_index(
-                metric="dot", index_type="IVF_FLAT", num_partitions=partitions, vector_column_name="vector"
-            )
-        self._vector_index_known = None
-        self.update_meta(vector_index_rows=rows)
-
-    @staticmethod
-    def _partitions(rows: int) -> int:
-        return partitions_for(rows)
-
-    def has_vector_index(self) -> bool:
-        return self._has_index("vector")
-
-    # -- reading -------------------------------------------------------------------
-
-    _COLUMNS = ("id", "path", "language", "symbol", "kind", "start_line", "end_line", "text")
-
-    def _rows(self, table: pa.Table, score_column: str | None, as_similarity: bool) -> list[StoredChunk]:
-        data = table.to_pydict()
-        out: list[StoredChunk] = []
-        for i in range(table.num_rows):
-            score = 0.0
-            if score_column:
-                raw = float(data[score_column][i])
-                score = 1.0 - raw if as_similarity else raw
-            values = {c: data[c][i] for c in self._COLUMNS}
-            out.append(StoredChunk(**values, score=score))
-        return out
-
-    def vector_search(self, vector: np.ndarray, limit: int, where: str | None = None) -> list[StoredChunk]:
-        """Nearest chunks by cosine similarity (vectors are normalised: 1 - dot distance)."""
-        query = self._chunks.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-        query = query.distance_type("dot").limit(limit).select([*self._COLUMNS, "_distance"])
-        if self._has_vector_index_cached():
-            query = query.nprobes(self._nprobes)
-        if where:
-            query = query.where(where, prefilter=True)
-        return self._rows(query.to_arrow(), "_distance", as_similarity=True)
-
-    def _has_vector_index_cached(self) -> bool:
-        if self._vector_index_known is None:
-            self._vector_index_known = self.has_vector_index()
-            if self._vector_index_known:
-                self._nprobes = nprobes_for(self.count_chunks())
-        return self._vector_index_known
-
-    def text_search(self, text: str, limit: int, where: str | None = None) -> list[StoredChunk]:
-        """BM25 over the chunk text and its identifiers split into words."""
-        if not text.strip() or self.count_chunks() == 0:
-            return []
-        query = self._chunks.search(text, query_type="fts", fts_columns="tokens")
-        query = query.limit(limit).select([*self._COLUMNS, "_score"])
-        if where:
-            query = query.where(where, prefilter=True)
-        try:
-            return self._rows(query.to_arrow(), "_score", as_similarity=False)
-        except (ValueError, RuntimeError) as exc:
-            # No full-text index yet (a first run still embedding): scan instead.
-            log.debug("full-text search failed (%s); no results", exc)
-            return []
-
-    def chunk_at(self, path: str, line: int) -> tuple[StoredChunk, np.ndarray] | None:
-        """The chunk of `path` that holds 1-based `line` (the innermost when nested), with its vector."""
-        where = f"path = {sql_string(path)} AND start_line <= {int(line)} AND end_line >= {int(line)}"
-        table = self._chunks.search().where(where).select([*self._COLUMNS, "vector"]).limit(50).to_arrow()
-        if table.num_rows == 0:
-            return None
-        rows = self._rows(table, None, False)
-        best = min(range(len(rows)), key=lambda i: rows[i].end_line - rows[i].start_line)
-        vector = np.asarray(table["vector"][best].as_py(), dtype=np.float32)
-        return rows[best], vector
-
-    def chunks_of(self, path: str) -> list[StoredChunk]:
-        table = (
-            self._chunks.search().where(f"path = {sql_string(path)}").select(list(self._COLUMNS)).limit(None)
+        table = self._table(store.chunks_name)
+        store._call(
+            "cannot build the vector index",
+            lambda: table.create_index(
+                "vector", config=IvfFlat(distance_type="dot", num_partitions=partitions), replace=True
+            ),
+            writing=True,
         )
-        return sorted(self._rows(table.to_arrow(), None, False), key=lambda c: c.start_line)
-
-    def languages(self) -> list[str]:
-        col = self._chunks.search().select(["language"]).limit(None).to_arrow()["language"]
-        return sorted(set(col.to_pylist()))
-
-    def all_paths(self) -> list[str]:
-        return sorted(self._files.to_arrow()["path"].to_pylist())
+        store._vector_index = None
+        self.update_meta(vector_index_rows=rows)

@@ -23,11 +23,12 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pathspec
 
 from codeseek.errors import CodeseekError, ConfigError, WorkspaceError
-from codeseek.model import SkippedFile
+from codeseek.model import SkippedFile, SkipReason
 
 logger = logging.getLogger(__name__)
 
@@ -35,18 +36,16 @@ GITIGNORE = ".gitignore"
 CODESEEKIGNORE = ".codeseekignore"
 GIT_INFO_EXCLUDE = ".git/info/exclude"
 
-# Reasons a user sees for a skipped file; the size reason is formatted by `_too_large`.
-REASON_SECRET = "secret (never indexed)"
-REASON_BINARY = "binary"
-REASON_MINIFIED = "minified"
-REASON_SOURCE_MAP = "source map"
-REASON_GENERATED = "generated"
-REASON_NOT_TEXT = "not UTF-8 text"
-REASON_OUTSIDE = "symlink to outside the workspace"
-REASON_VANISHED = "vanished (deleted while indexing)"
-REASON_NOT_REGULAR = "not a regular file"
-REASON_UNREADABLE = "unreadable (permission denied)"
-REASON_UNREADABLE_DIR = "unreadable directory (permission denied)"
+# Reasons a user sees for a skipped file (see `SkipReason`).
+REASON_SECRET = SkipReason.SECRET
+REASON_BINARY = SkipReason.BINARY
+REASON_MINIFIED = SkipReason.MINIFIED
+REASON_SOURCE_MAP = SkipReason.SOURCE_MAP
+REASON_GENERATED = SkipReason.GENERATED
+REASON_NOT_TEXT = SkipReason.NOT_TEXT
+REASON_OUTSIDE = SkipReason.OUTSIDE
+REASON_VANISHED = SkipReason.VANISHED
+REASON_NOT_REGULAR = SkipReason.NOT_REGULAR
 
 # Never walked and never re-included: version-control internals and codeseek's own index.
 ALWAYS_EXCLUDED_DIRS = frozenset({".git", ".hg", ".svn", ".bzr", "_darcs", ".jj", ".pijul", ".codeseek"})
@@ -214,9 +213,22 @@ MINIFIED_SUFFIXES = (".min.js", ".min.mjs", ".min.cjs", ".min.css")
 class SkipFile(CodeseekError):
     """A file is not indexed, for a reason worth showing to the user."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: SkipReason, detail: str = "") -> None:
+        super().__init__(f"{reason.value} ({detail})" if detail else reason.value)
         self.reason = reason
+        self.detail = detail
+
+    def skipped(self, path: str) -> SkippedFile:
+        return SkippedFile(path, self.reason, self.detail)
+
+    def __reduce__(self) -> tuple[type[SkipFile], tuple[SkipReason, str]]:
+        return SkipFile, (self.reason, self.detail)
+
+
+def _unreadable(exc: OSError) -> SkipFile:
+    if isinstance(exc, PermissionError):
+        return SkipFile(SkipReason.UNREADABLE, "permission denied")
+    return SkipFile(SkipReason.UNREADABLE, str(exc.strerror or exc))
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,10 +248,6 @@ class Discovery:
 def is_ignore_file(rel_path: str) -> bool:
     """Whether a change to this path can change which files are ignored (so a rescan is due)."""
     return rel_path == GIT_INFO_EXCLUDE or rel_path.rpartition("/")[2] in (GITIGNORE, CODESEEKIGNORE)
-
-
-def is_secret_name(name: str) -> bool:
-    return _SECRET_NAME.match(name) is not None
 
 
 # --------------------------------------------------------------------------- ignore rules
@@ -495,8 +503,8 @@ def _normalise(rel_path: str) -> str | None:
 # --------------------------------------------------------------------------- classification
 
 
-def _too_large(size: int, max_bytes: int) -> str:
-    return f"too large ({_format_bytes(size)} > {_format_bytes(max_bytes)} limit)"
+def _too_large(size: int, max_bytes: int) -> SkipFile:
+    return SkipFile(SkipReason.TOO_LARGE, f"{_format_bytes(size)} > {_format_bytes(max_bytes)} limit")
 
 
 def _format_bytes(n: int) -> str:
@@ -507,7 +515,7 @@ def _format_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def _name_reason(name: str) -> str | None:
+def _name_reason(name: str) -> SkipReason | None:
     """Why a file is skipped judging by its name alone, or None."""
     if _SECRET_NAME.match(name):
         return REASON_SECRET
@@ -585,12 +593,12 @@ class _Walker:
         except PermissionError:
             if not folder.rel:
                 raise WorkspaceError(f"workspace {folder.abs} is not readable (permission denied)") from None
-            self.skipped.append(SkippedFile(folder.rel, REASON_UNREADABLE_DIR))
+            self.skipped.append(SkippedFile(folder.rel, SkipReason.UNREADABLE_DIR, "permission denied"))
             return
         except OSError as exc:
             if not folder.rel:
                 raise WorkspaceError(f"cannot read workspace {folder.abs}: {exc.strerror or exc}") from None
-            self.skipped.append(SkippedFile(folder.rel, f"unreadable directory ({exc.strerror or exc})"))
+            self.skipped.append(SkippedFile(folder.rel, SkipReason.UNREADABLE_DIR, str(exc.strerror or exc)))
             return
         if folder.rel and any(e.name in ENVIRONMENT_MARKERS for e in entries):
             return  # a virtualenv or conda environment, whatever its name
@@ -618,14 +626,14 @@ class _Walker:
             except FileNotFoundError:
                 continue  # deleted during the walk
             except OSError as exc:
-                self.skipped.append(SkippedFile(rel, f"unreadable ({exc.strerror or exc})"))
+                self.skipped.append(_unreadable(exc).skipped(rel))
 
     def _file(self, rel: str, name: str, abs_path: str, st: os.stat_result) -> None:
         reason = _name_reason(name)
-        if reason is None and st.st_size > self.max_file_bytes:
-            reason = _too_large(st.st_size, self.max_file_bytes)
         if reason is not None:
             self.skipped.append(SkippedFile(rel, reason))
+        elif st.st_size > self.max_file_bytes:
+            self.skipped.append(_too_large(st.st_size, self.max_file_bytes).skipped(rel))
         else:
             self.files.append(DiscoveredFile(rel, Path(abs_path), st.st_size, st.st_mtime_ns))
 
@@ -655,7 +663,7 @@ class _Walker:
             self._file(rel, entry.name, entry.path, st)
 
 
-def _linked_file(rel: str, real: str, root_real: str, rules: IgnoreRules) -> str | None:
+def _linked_file(rel: str, real: str, root_real: str, rules: IgnoreRules) -> SkipReason | Literal[""] | None:
     """For a file reached through a symlink inside the workspace: a skip reason, "" to
     index it under `rel`, or None when its target is indexed under its own path."""
     target_rel = _rel_of(real, root_real)
@@ -710,16 +718,15 @@ def check_file(
         st = os.stat(real)
     except (FileNotFoundError, NotADirectoryError, RuntimeError):
         return None
-    except PermissionError:
-        return SkippedFile(rel, REASON_UNREADABLE)
     except OSError as exc:
-        return SkippedFile(rel, f"unreadable ({exc.strerror or exc})")
+        return _unreadable(exc).skipped(rel)
     if not stat.S_ISREG(st.st_mode):
         return None
     if real != os.path.join(root_real, *rel.split("/")):
         # Reached through a symlink (the file itself or a folder above it).
         if not _contained(real, root_real):
             return SkippedFile(rel, REASON_OUTSIDE)
+        verdict: SkipReason | Literal[""] | None
         if stat.S_ISLNK(lst.st_mode):
             verdict = _linked_file(rel, real, root_real, rules)
         else:
@@ -731,10 +738,10 @@ def check_file(
         if verdict:
             return SkippedFile(rel, verdict)
     reason = _name_reason(rel.rpartition("/")[2])
-    if reason is None and st.st_size > max_file_bytes:
-        reason = _too_large(st.st_size, max_file_bytes)
     if reason is not None:
         return SkippedFile(rel, reason)
+    if st.st_size > max_file_bytes:
+        return _too_large(st.st_size, max_file_bytes).skipped(rel)
     return DiscoveredFile(rel, Path(abs_path), st.st_size, st.st_mtime_ns)
 
 
@@ -811,22 +818,20 @@ def _read_bytes(abs_path: Path, max_bytes: int) -> bytes:
         raise SkipFile(REASON_VANISHED) from None
     except IsADirectoryError:
         raise SkipFile(REASON_NOT_REGULAR) from None
-    except PermissionError:
-        raise SkipFile(REASON_UNREADABLE) from None
     except OSError as exc:
-        raise SkipFile(f"unreadable ({exc.strerror or exc})") from None
+        raise _unreadable(exc) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise SkipFile(REASON_NOT_REGULAR)
         if st.st_size > max_bytes:
-            raise SkipFile(_too_large(st.st_size, max_bytes))
+            raise _too_large(st.st_size, max_bytes)
         with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read(max_bytes + 1)
     except OSError as exc:
-        raise SkipFile(f"unreadable ({exc.strerror or exc})") from None
+        raise _unreadable(exc) from None
     finally:
         os.close(fd)
     if len(data) > max_bytes:  # it grew since the stat
-        raise SkipFile(_too_large(len(data), max_bytes))
+        raise _too_large(len(data), max_bytes)
     return data

@@ -144,9 +144,10 @@ class ChangeBatcher:
 
 
 class WorkspaceWatcher:
-    """Watches the workspace recursively and reports changed paths, relative to the root.
+    """Watches the workspace recursively and reports changed paths, relative to the root,
+    to `sink` (a `ChangeBatcher`, which coalesces them with the editor's own reports).
 
-    Ignored paths never reach `on_batch`. A move reports both its source and its
+    Ignored paths never reach the sink. A move reports both its source and its
     destination; a folder created, deleted or moved is reported as the folder's path,
     which the consumer treats as "everything under it". A change to an ignore file is
     reported too (see `discovery.is_ignore_file`), since it can change what is indexed.
@@ -156,43 +157,35 @@ class WorkspaceWatcher:
         self,
         root: Path,
         rules: IgnoreRules,
-        on_batch: Callable[[set[str]], None],
-        debounce: float = 0.15,
+        sink: ChangeBatcher,
     ) -> None:
         self.root = Path(os.path.abspath(root))
         self._prefix = os.fspath(self.root).rstrip(os.sep) + os.sep
         self._rules = rules
-        self._on_batch = on_batch
-        self._debounce = debounce
+        self._sink = sink
         self._observer: BaseObserver | None = None
-        self._batcher: ChangeBatcher | None = None
 
     def start(self) -> None:
         if self._observer is not None:
             return
-        batcher = ChangeBatcher(self._on_batch, self._debounce, max(2.0, self._debounce))
         observer = Observer()
         observer.schedule(
-            _EventHandler(self, batcher), os.fspath(self.root), recursive=True, event_filter=WATCHED_EVENTS
+            _EventHandler(self, self._sink), os.fspath(self.root), recursive=True, event_filter=WATCHED_EVENTS
         )
         try:
             observer.start()
         except OSError as exc:
-            batcher.close()
             hint = " (on Linux, raise fs.inotify.max_user_watches)" if exc.errno == 28 else ""
             raise WorkspaceError(
                 f"cannot watch {self.root} for changes: {exc.strerror or exc}{hint}"
             ) from None
-        self._observer, self._batcher = observer, batcher
+        self._observer = observer
 
     def stop(self) -> None:
-        observer, batcher = self._observer, self._batcher
-        self._observer = self._batcher = None
+        observer, self._observer = self._observer, None
         if observer is not None:
             observer.stop()
             observer.join()
-        if batcher is not None:
-            batcher.close()
 
     def relevant_paths(self, event: FileSystemEvent) -> list[str]:
         """The workspace-relative paths an event should report (none if all are ignored)."""

@@ -1,4 +1,4 @@
-"""The core engine with its real parts: tree-sitter, LanceDB and the bundled MiniLM."""
+"""A folder's service with its real parts: tree-sitter, LanceDB and the bundled MiniLM."""
 
 from __future__ import annotations
 
@@ -9,39 +9,47 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from codeseek.config import Config
-from codeseek.embedding.base import Embedder
-from codeseek.engine import Engine
+from codeseek.embedding.base import Embedder, InputType
 from codeseek.errors import EmbedderUnavailable, IndexCancelled
+from codeseek.model import IndexProgress, Phase
 from codeseek.search import SearchRequest
+from codeseek.service import FolderService, index_key
+from codeseek.store.lance import IndexStore
+from wrappers import WrappedEmbedder
 
 
-def make_engine(root: Path, embedder: Embedder, store: Path, **settings: object) -> Engine:
+def make_service(root: Path, embedder: Embedder, store: Path, **settings: object) -> FolderService:
     config = Config()
     config.store.path = str(store)
     for key, value in settings.items():
         section, name = key.split("__")
         setattr(getattr(config, section), name, value)
-    return Engine(root, config, embedder=embedder)
+    return FolderService(root, config, embedder=embedder)
+
+
+def index_of(service: FolderService) -> IndexStore:
+    store = service.store()
+    assert store is not None
+    return store
 
 
 @pytest.fixture
-def engine(sample_workspace: Path, minilm: Embedder, tmp_path: Path) -> Engine:
-    e = make_engine(sample_workspace, minilm, tmp_path / "store")
+def engine(sample_workspace: Path, minilm: Embedder, tmp_path: Path) -> FolderService:
+    e = make_service(sample_workspace, minilm, tmp_path / "store")
     e.index()
     return e
 
 
-def top_symbols(engine: Engine, query: str, k: int = 3, **kw: object) -> list[str | None]:
+def top_symbols(engine: FolderService, query: str, k: int = 3, **kw: object) -> list[str | None]:
     return [h.symbol for h in engine.search(SearchRequest(query, k, **kw)).hits]  # type: ignore[arg-type]
 
 
-def test_index_covers_every_language_and_honours_gitignore(engine: Engine) -> None:
+def test_index_covers_every_language_and_honours_gitignore(engine: FolderService) -> None:
     status = engine.status()
-    paths = set(engine.store.all_paths())
+    paths = set(index_of(engine).all_paths())
     assert paths == {
         ".gitignore",
         "cmd/server/main.go",
@@ -58,7 +66,7 @@ def test_index_covers_every_language_and_honours_gitignore(engine: Engine) -> No
     assert status.model == "sentence-transformers/all-MiniLM-L6-v2"
     assert status.dimensions == 384
     assert status.last_indexed_at
-    assert set(engine.store.languages()) >= {
+    assert set(index_of(engine).languages()) >= {
         "python",
         "typescript",
         "javascript",
@@ -82,14 +90,14 @@ def test_index_covers_every_language_and_honours_gitignore(engine: Engine) -> No
         ("delay a function call until calls stop", "debounce"),
     ],
 )
-def test_semantic_search_finds_the_function(engine: Engine, query: str, symbol: str) -> None:
+def test_semantic_search_finds_the_function(engine: FolderService, query: str, symbol: str) -> None:
     for mode in ("semantic", "hybrid"):
         found = top_symbols(engine, query, 3, mode=mode)
         # A hit on the enclosing class (a class small enough to be one chunk) holds it too.
         assert any(s == symbol or symbol.startswith(f"{s}.") for s in found if s), (mode, found)
 
 
-def test_hits_have_the_interface_shape(engine: Engine) -> None:
+def test_hits_have_the_interface_shape(engine: FolderService) -> None:
     hits = engine.search(SearchRequest("handler that reports the server is alive", 3)).hits
     data = next(h.to_json() for h in hits if h.symbol == "Server.HandleHealth")
     assert set(data) == {"path", "start_line", "end_line", "score", "language", "symbol", "kind", "preview"}
@@ -102,13 +110,13 @@ def test_hits_have_the_interface_shape(engine: Engine) -> None:
     assert "HandleHealth" in data["preview"]
 
 
-def test_lexical_mode_matches_identifiers_split_into_words(engine: Engine) -> None:
+def test_lexical_mode_matches_identifiers_split_into_words(engine: FolderService) -> None:
     result = engine.search(SearchRequest("try acquire", 3, mode="lexical"))
     assert result.mode == "lexical"
     assert result.hits[0].symbol == "RateLimiter.tryAcquire"
 
 
-def test_language_and_glob_filters(engine: Engine) -> None:
+def test_language_and_glob_filters(engine: FolderService) -> None:
     hits = engine.search(SearchRequest("function", 10, languages=["go"])).hits
     assert hits and {h.language for h in hits} == {"go"}
     hits = engine.search(SearchRequest("function", 10, include=["web/**"])).hits
@@ -118,7 +126,7 @@ def test_language_and_glob_filters(engine: Engine) -> None:
     assert engine.search(SearchRequest("function", 10, include=["nothing/**"])).hits == []
 
 
-def test_related_excludes_the_chunk_itself(engine: Engine) -> None:
+def test_related_excludes_the_chunk_itself(engine: FolderService) -> None:
     source = (engine.root / "src/storage/json_store.py").read_text().splitlines()
     line = next(i for i, text in enumerate(source, 1) if "def save" in text)
     hits = engine.related("src/storage/json_store.py", line, 5)
@@ -127,13 +135,13 @@ def test_related_excludes_the_chunk_itself(engine: Engine) -> None:
         assert not (h.path == "src/storage/json_store.py" and h.start_line <= line <= h.end_line)
 
 
-def test_unchanged_reindex_costs_no_model_call(engine: Engine) -> None:
+def test_unchanged_reindex_costs_no_model_call(engine: FolderService) -> None:
     report = engine.index()
     assert report.indexed == 0 and report.chunks_embedded == 0
     assert report.unchanged == engine.status().files
 
 
-def test_touch_without_change_is_not_rechunked(engine: Engine) -> None:
+def test_touch_without_change_is_not_rechunked(engine: FolderService) -> None:
     path = engine.root / "src/storage/retry.py"
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10_000_000_000))
     report = engine.index()
@@ -141,7 +149,7 @@ def test_touch_without_change_is_not_rechunked(engine: Engine) -> None:
     assert engine.index().unchanged == engine.status().files
 
 
-def test_changed_file_replaces_its_chunks(engine: Engine) -> None:
+def test_changed_file_replaces_its_chunks(engine: FolderService) -> None:
     path = engine.root / "src/storage/retry.py"
     path.write_text(
         "def parse_duration(text):\n"
@@ -149,15 +157,15 @@ def test_changed_file_replaces_its_chunks(engine: Engine) -> None:
         "    units = {'s': 1, 'm': 60, 'h': 3600}\n"
         "    return int(text[:-1]) * units[text[-1]]\n"
     )
-    report = engine.update_paths(["src/storage/retry.py"])
+    report = engine.update(["src/storage/retry.py"])
     assert report.indexed == 1
     assert "parse_duration" in top_symbols(engine, "convert a duration string to seconds", 3)
     assert "retry_with_backoff" not in top_symbols(engine, "retry with exponential backoff", 10)
-    chunks = engine.store.chunks_of("src/storage/retry.py")
+    chunks = index_of(engine).chunks_of("src/storage/retry.py")
     assert [c.symbol for c in chunks] == ["parse_duration"]
 
 
-def test_deleted_and_renamed_files(engine: Engine) -> None:
+def test_deleted_and_renamed_files(engine: FolderService) -> None:
     (engine.root / "web/debounce.js").unlink()
     shutil.move(engine.root / "native/matrix.rs", engine.root / "native/linalg.rs")
     report = engine.index()
@@ -165,7 +173,7 @@ def test_deleted_and_renamed_files(engine: Engine) -> None:
     assert report.indexed == 1
     # The renamed file's chunks are the same content: their vectors come from the cache.
     assert report.chunks_embedded == 0 and report.chunks_cached >= 2
-    paths = set(engine.store.all_paths())
+    paths = set(index_of(engine).all_paths())
     assert "web/debounce.js" not in paths and "native/matrix.rs" not in paths
     assert "native/linalg.rs" in paths
     assert "debounce" not in top_symbols(engine, "delay a function call until calls stop", 10)
@@ -173,7 +181,7 @@ def test_deleted_and_renamed_files(engine: Engine) -> None:
     assert hits[0].path == "native/linalg.rs"
 
 
-def test_branch_switch_back_reuses_vectors(engine: Engine) -> None:
+def test_branch_switch_back_reuses_vectors(engine: FolderService) -> None:
     path = engine.root / "src/storage/json_store.py"
     original = path.read_text()
     path.write_text(original.replace("merge_settings", "combine_settings"))
@@ -183,11 +191,11 @@ def test_branch_switch_back_reuses_vectors(engine: Engine) -> None:
     assert report.indexed == 1 and report.chunks_embedded == 0
 
 
-def test_deleted_directory_via_update_paths(engine: Engine) -> None:
+def test_deleted_directory_via_update_paths(engine: FolderService) -> None:
     shutil.rmtree(engine.root / "native")
-    report = engine.update_paths(["native"])
+    report = engine.update(["native"])
     assert report.removed == 2
-    assert not any(p.startswith("native/") for p in engine.store.all_paths())
+    assert not any(p.startswith("native/") for p in index_of(engine).all_paths())
 
 
 def test_bad_input_is_skipped_with_reasons(sample_workspace: Path, minilm: Embedder, tmp_path: Path) -> None:
@@ -201,13 +209,13 @@ def test_bad_input_is_skipped_with_reasons(sample_workspace: Path, minilm: Embed
     (root / ".env").write_text("SECRET=hunter2\n")
     (root / "loop").symlink_to(root, target_is_directory=True)
     (root / "outside").symlink_to(tmp_path, target_is_directory=True)
-    engine = make_engine(root, minilm, tmp_path / "store", index__max_file_bytes=2_000_000)
+    engine = make_service(root, minilm, tmp_path / "store", index__max_file_bytes=2_000_000)
     report = engine.index()
-    reasons = {s.path: s.reason for s in engine.status().skipped}
+    reasons = {s.path: s.why for s in engine.status().skipped}
     assert {"image.bin", "garbage.txt", "bundle.min.js", "huge.js", ".env"} <= set(reasons)
     assert "secret" in reasons[".env"]
     assert "too large" in reasons["huge.js"] or "minified" in reasons["huge.js"]
-    paths = set(engine.store.all_paths())
+    paths = set(index_of(engine).all_paths())
     assert "latin1.py" in paths and "empty.py" in paths
     assert not any(p.startswith(("loop/", "outside/")) for p in paths)
     assert "greet" in top_symbols(engine, "say hello", 3)
@@ -216,29 +224,19 @@ def test_bad_input_is_skipped_with_reasons(sample_workspace: Path, minilm: Embed
     assert engine.search(SearchRequest("hunter2", 5, mode="lexical")).hits == []
 
 
-class FailingEmbedder(Embedder):
+class FailingEmbedder(WrappedEmbedder):
     """The real model, failing like a dead server after `calls_before_failure` batches."""
 
     def __init__(self, inner: Embedder, calls_before_failure: int) -> None:
-        self.inner = inner
-        self.provider = inner.provider
-        self.model_id = inner.model_id
-        self.dimensions = inner.dimensions
-        self.max_tokens = inner.max_tokens
+        super().__init__(inner)
         self.remaining = calls_before_failure
         self.embedded = 0
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+    def before_call(self, texts: Sequence[str], kind: InputType) -> None:
         if self.remaining <= 0:
             raise EmbedderUnavailable("the embedding server is not answering")
         self.remaining -= 1
         self.embedded += len(texts)
-        return self.inner.embed_documents(texts)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        if self.remaining <= 0:
-            raise EmbedderUnavailable("the embedding server is not answering")
-        return self.inner.embed_query(text)
 
 
 def _many_files(root: Path, count: int) -> None:
@@ -251,27 +249,35 @@ def _many_files(root: Path, count: int) -> None:
         )
 
 
-def test_interrupted_run_is_repaired_without_redoing_finished_files(
+def test_interrupted_embedding_is_searchable_and_continued(
     sample_workspace: Path, minilm: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Words first: a run whose model fails part-way has chunked every file already, so
+    the index answers full-text searches at once, and the next run embeds only what is
+    left, re-chunking nothing."""
     import codeseek.indexer as indexer_module
 
-    monkeypatch.setattr(indexer_module, "FILES_PER_BATCH", 10)
+    monkeypatch.setattr(indexer_module, "CHUNKS_PER_BATCH", 16)
     _many_files(sample_workspace, 40)
     store = tmp_path / "store"
     failing = FailingEmbedder(minilm, calls_before_failure=2)
+    first = make_service(sample_workspace, failing, store)
     with pytest.raises(EmbedderUnavailable):
-        make_engine(sample_workspace, failing, store).index()
+        first.index()
+    status = first.status()
+    assert status.state.value == "error" and "embedding model" in (status.last_error or "")
+    assert status.files == 49 and 0 < status.embedded < status.dense_total
+    assert first.search(SearchRequest("handle request number 37", 3, mode="lexical")).hits
     first_pass = failing.embedded
-    assert first_pass > 0
     counting = FailingEmbedder(minilm, calls_before_failure=10_000)
-    engine = make_engine(sample_workspace, counting, store)
+    engine = make_service(sample_workspace, counting, store)
     report = engine.index()
     assert report.files == 49
-    assert report.indexed == 49 - 20  # the two committed batches of ten were not redone
+    assert report.indexed == 0  # every file was chunked by the first run
     total_chunks = engine.status().chunks
+    assert counting.embedded + first_pass >= engine.status().dense_total
     assert counting.embedded < total_chunks
-    assert engine.search(SearchRequest("handle request number 37", 3, mode="lexical")).hits
+    assert engine.status().dense_percent == 100
 
 
 def test_cancel_stops_between_batches(
@@ -281,34 +287,34 @@ def test_cancel_stops_between_batches(
 
     monkeypatch.setattr(indexer_module, "FILES_PER_BATCH", 5)
     _many_files(sample_workspace, 20)
-    engine = make_engine(sample_workspace, minilm, tmp_path / "store")
+    engine = make_service(sample_workspace, minilm, tmp_path / "store")
     cancel = threading.Event()
     done: list[int] = []
 
-    def progress(p: indexer_module.IndexProgress) -> None:
-        if p.phase == "index" and p.files_done:
+    def progress(p: IndexProgress) -> None:
+        if p.phase is Phase.CHUNK and p.files_done:
             done.append(p.files_done)
             cancel.set()
 
     with pytest.raises(IndexCancelled):
         engine.index(progress=progress, cancel=cancel)
-    assert engine.store.count_files() == done[-1] < 29
+    assert index_of(engine).count_files() == done[-1] < 29
     assert engine.index().indexed == 29 - done[-1]
 
 
-def test_search_falls_back_to_full_text_when_the_model_is_down(engine: Engine, minilm: Embedder) -> None:
+def test_search_falls_back_to_full_text_when_the_model_is_down(
+    engine: FolderService, minilm: Embedder
+) -> None:
     dead = FailingEmbedder(minilm, calls_before_failure=0)
-    searcher_engine = Engine(engine.root, engine.config, embedder=dead)
+    searcher_engine = FolderService(engine.root, engine.config, embedder=dead)
     result = searcher_engine.search(SearchRequest("merge settings", 3))
     assert result.mode == "lexical"
     assert result.degraded and "full-text" in result.degraded
     assert result.hits[0].symbol == "merge_settings"
 
 
-def test_model_switch_keeps_indexes_apart(engine: Engine, tmp_path: Path) -> None:
-    from codeseek.engine import index_key
-
-    assert engine.store.index_key == index_key("sentence-transformers/all-MiniLM-L6-v2", 384)
+def test_model_switch_keeps_indexes_apart(engine: FolderService, tmp_path: Path) -> None:
+    assert index_of(engine).index_key == index_key("sentence-transformers/all-MiniLM-L6-v2", 384)
     assert any(
         p.name.startswith("chunks_sentence_transformers_all_minilm_l6_v2_384")
         for p in engine.store_path.iterdir()
@@ -325,7 +331,7 @@ def test_sigkilled_index_process_is_repaired(
     import sys
     import time
 
-    from codeseek.store.lance import IndexStore
+    from codeseek.store.meta import peek_current
 
     for i in range(40):  # about 240 KB: two batches (the indexer's batch is about 176 KB)
         (sample_workspace / "gen").mkdir(exist_ok=True)
@@ -345,7 +351,7 @@ def test_sigkilled_index_process_is_repaired(
     deadline = time.monotonic() + 240
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            current = IndexStore.peek_current(store_path)
+            current = peek_current(store_path)
             if current is not None:
                 committed = IndexStore(store_path, current["index_key"], current["dimensions"]).count_files()
                 if committed:
@@ -356,15 +362,16 @@ def test_sigkilled_index_process_is_repaired(
         proc.wait(30)
     assert committed, "the index run finished or never committed before it could be killed"
 
-    engine = make_engine(sample_workspace, minilm, store_path)
-    already = engine.store.count_files()
-    assert already < 49  # the kill landed part-way
+    engine = make_service(sample_workspace, minilm, store_path)
+    before = engine.status()
+    assert before.files < 49 or before.embedded < before.dense_total  # the kill landed part-way
     report = engine.index()
     assert report.files == 49
     assert report.indexed <= 49 - committed  # finished files were not redone
     # No chunk twice: each file's chunks tile it exactly once.
     for path in ("gen/mod000.py", "gen/mod039.py", "src/storage/retry.py"):
-        chunks = engine.store.chunks_of(path)
+        chunks = index_of(engine).chunks_of(path)
         assert chunks[0].start_line == 1
         assert all(a.end_line + 1 == b.start_line for a, b in itertools.pairwise(chunks))
     assert engine.index().indexed == 0
+    assert engine.status().dense_percent == 100

@@ -1,0 +1,100 @@
+"""benchmarks/loo.py: leave-one-corpus-out choice of settings, the grid, and its cache of
+results (end to end through the real `codeseek eval` on two tiny corpora)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).parents[1] / "data" / "eval" / "repo"
+
+
+@pytest.fixture(scope="module")
+def loo() -> ModuleType:
+    path = Path(__file__).parents[2] / "benchmarks" / "loo.py"
+    spec = importlib.util.spec_from_file_location("loo", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["loo"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_corpus_gets_the_setting_best_on_the_others(loo: ModuleType) -> None:
+    scores = {
+        "a": {"w=0": 0.9, "w=0.5": 0.1},  # a alone prefers w=0
+        "b": {"w=0": 0.2, "w=0.5": 0.6},
+        "c": {"w=0": 0.3, "w=0.5": 0.5},
+    }
+    chosen = loo.leave_one_out(scores, ["w=0", "w=0.5"])
+    assert chosen["a"] == ("w=0.5", "w=0")  # held out: b and c both prefer 0.5
+    # Without b: a (0.9, 0.1) and c (0.3, 0.5) average 0.6 against 0.3.
+    assert chosen["b"] == ("w=0", "w=0.5")
+    assert chosen["c"] == ("w=0", "w=0.5")
+
+
+def test_ties_go_to_the_first_setting_of_the_grid(loo: ModuleType) -> None:
+    scores = {"a": {"x": 0.5, "y": 0.5}, "b": {"x": 0.4, "y": 0.4}}
+    assert loo.leave_one_out(scores, ["y", "x"]) == {"a": ("y", "y"), "b": ("y", "y")}
+
+
+def test_grid_axes_combine_and_map_to_eval_arguments(loo: ModuleType, tmp_path: Path) -> None:
+    grid = loo.build_grid(["lexical_weight=0,0.3", "reranker.candidates=20,50"], None)
+    assert [s.name for s in grid] == [
+        "w=0 reranker.candidates=20",
+        "w=0 reranker.candidates=50",
+        "w=0.3 reranker.candidates=20",
+        "w=0.3 reranker.candidates=50",
+    ]
+    assert grid[2].args == ("--set", "reranker.candidates=20") and grid[2].lexical_weight == 0.3
+    extra = tmp_path / "grid.json"
+    extra.write_text(json.dumps([{"name": "no-reranker", "args": ["--set", "reranker.provider=none"]}]))
+    (only,) = loo.build_grid([], str(extra))
+    assert (only.name, only.args, only.lexical_weight) == (
+        "no-reranker",
+        ("--set", "reranker.provider=none"),
+        None,
+    )
+    with pytest.raises(SystemExit):
+        loo.build_grid(["lexical_weight"], None)
+
+
+def test_end_to_end_tables_and_nothing_computed_twice(
+    loo: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpora = tmp_path / "corpora"
+    for name, part in (("py", "storage"), ("web", "web")):
+        shutil.copytree(REPO / part, corpora / name / part)
+    out = tmp_path / "out"
+    argv = [str(corpora), str(out), "--limit", "0", "--grid", "lexical_weight=0,0.5"]
+    loo.main(argv)
+    first = capsys.readouterr()
+    assert "2 codeseek eval runs" in first.err
+    table = (out / "loo.md").read_text()
+    assert table in first.out
+    assert "| py | Python |" in table and "| web |" in table
+    assert "setting chosen without it" in table and "Hybrid below the better of its two parts" in table
+    data = json.loads((out / "loo.json").read_text())
+    assert set(data["by_setting"]) == {"py", "web"} and data["settings"] == ["w=0", "w=0.5"]
+    py = data["by_setting"]["py"]
+    assert set(py["w=0"]) >= {"lexical", "semantic", "hybrid"}
+    # At weight 0 hybrid is dense only: it ranks as semantic does.
+    assert py["w=0"]["hybrid"]["mrr"] == pytest.approx(py["w=0"]["semantic"]["mrr"])
+    held = data["leave_one_out"]["corpora"]["py"]
+    assert held["held_out_setting"] in ("w=0", "w=0.5")
+    assert "functions" in data["default"]["py"]
+
+    # A second run, and one with a setting more, reuse what was computed.
+    loo.main(argv)
+    assert "0 codeseek eval runs" in capsys.readouterr().err
+    more = tmp_path / "more.json"
+    more.write_text(json.dumps([{"name": "candidates=20", "args": ["--set", "reranker.candidates=20"]}]))
+    loo.main([*argv, "--grid-file", str(more)])
+    assert "2 codeseek eval runs" in capsys.readouterr().err  # only the new setting, once per corpus
+    assert "candidates=20" in (out / "loo.md").read_text()
