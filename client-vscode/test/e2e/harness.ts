@@ -100,13 +100,19 @@ export interface Session {
   /** The temporary folder holding the workspace, the user data and the index. */
   root: string;
   workspace: string;
+  /** The saved multi-root workspace (`.code-workspace`) the window has open; it holds the settings. */
+  workspaceFile: string;
   userDataDir: string;
   close(): Promise<void>;
 }
 
 /**
- * A fresh VS Code: its own user data, extensions and a copy of the fixture workspace
- * whose settings point the extension at `python` (or at CODESEEK_E2E_SERVER_COMMAND).
+ * A fresh VS Code: its own user data, extensions and a copy of the fixture workspace,
+ * opened as a saved workspace (`.code-workspace`) whose settings point the extension at
+ * `python` (or at CODESEEK_E2E_SERVER_COMMAND). A saved workspace, because adding a folder
+ * to a single-folder window makes VS Code reload into an untitled workspace, which in
+ * code-server sometimes comes back with no folder at all; in a saved one the folder is
+ * added in place and the running extension is told, as in a user's multi-root setup.
  * The workspace's root also holds `types.py`, `logging.py`, `json.py` and `codeseek.py`,
  * which break a server started with the workspace as its working folder.
  */
@@ -137,7 +143,9 @@ export async function openVSCode(tools: Tools): Promise<Session> {
       'editor.minimap.enabled': false,
     }),
   );
-  await writeWorkspaceSettings(workspace, serverSettings(tools.python, join(root, 'index')));
+  const workspaceFile = join(root, 'e2e.code-workspace');
+  await writeFile(workspaceFile, JSON.stringify({ folders: [{ path: workspace }], settings: {} }, null, 2));
+  await writeWorkspaceSettings(workspaceFile, serverSettings(tools.python, join(root, 'index')));
 
   const configFile = join(root, 'code-server.yaml');
   await writeFile(configFile, 'auth: none\n');
@@ -159,7 +167,7 @@ export async function openVSCode(tools: Tools): Promise<Session> {
       '--disable-workspace-trust',
       '--disable-getting-started-override',
       '--ignore-last-opened',
-      workspace,
+      workspaceFile,
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -196,13 +204,14 @@ export async function openVSCode(tools: Tools): Promise<Session> {
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
     const page = await context.newPage();
-    await page.goto(`${url}?folder=${encodeURIComponent(workspace)}`);
+    await page.goto(`${url}?workspace=${encodeURIComponent(workspaceFile)}`);
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     return {
       page,
       url,
       root,
       workspace,
+      workspaceFile,
       userDataDir,
       close: async () => {
         await browser?.close().catch(() => undefined);
@@ -262,9 +271,10 @@ export async function statusBarChunks(page: Page): Promise<number | undefined> {
   return match ? Number(match[1]!.replace(/,/g, '')) : undefined;
 }
 
-export async function writeWorkspaceSettings(workspace: string, settings: Record<string, unknown>): Promise<void> {
-  await mkdir(join(workspace, '.vscode'), { recursive: true });
-  await writeFile(join(workspace, '.vscode', 'settings.json'), JSON.stringify(settings, null, 2));
+/** Replace the settings of the saved workspace, keeping its folders (VS Code rewrites the file as folders are added). */
+export async function writeWorkspaceSettings(workspaceFile: string, settings: Record<string, unknown>): Promise<void> {
+  const current = JSON.parse(await readFile(workspaceFile, 'utf8')) as { folders: unknown[]; settings?: unknown };
+  await writeFile(workspaceFile, JSON.stringify({ ...current, settings }, null, 2));
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {

@@ -232,7 +232,7 @@ describe('codeseek in VS Code', () => {
   });
 
   it('says how to install codeseek when the interpreter lacks it', async (context) => {
-    const { page, workspace } = session;
+    const { page, workspaceFile } = session;
     const bare = '/usr/bin/python3';
     try {
       execFileSync(bare, ['-c', 'import codeseek'], { stdio: 'ignore', cwd: '/' });
@@ -241,7 +241,7 @@ describe('codeseek in VS Code', () => {
     } catch {
       // Expected: codeseek is not importable there.
     }
-    await writeWorkspaceSettings(workspace, { 'codeseek.pythonPath': bare });
+    await writeWorkspaceSettings(workspaceFile, { 'codeseek.pythonPath': bare });
     const notice = page.locator('.notification-toast', { hasText: 'codeseek is not installed' });
     await notice.waitFor({ timeout: 30_000 });
     await expect(notice.innerText()).resolves.toContain(`${bare} -m pip install codeseek-lsp`);
@@ -254,8 +254,8 @@ describe('codeseek in VS Code', () => {
   });
 
   it('says why the server stopped, in its own words, when the interpreter is not the problem', async () => {
-    const { page, workspace } = session;
-    await writeWorkspaceSettings(workspace, {
+    const { page, workspaceFile } = session;
+    await writeWorkspaceSettings(workspaceFile, {
       'codeseek.serverCommand': [tools.python, '-m', 'codeseek', 'serve', '--no-such-option'],
     });
     const notice = page.locator('.notification-toast', { hasText: 'did not start' });
