@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from codeseek import __version__
 from codeseek.cli_config import (
@@ -39,13 +36,21 @@ from codeseek.errors import (
     WorkspaceError,
 )
 
+# Not `from typing import TYPE_CHECKING`: a command answered by a running server
+# imports only what it uses (mypy treats any TYPE_CHECKING as true).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any, NoReturn, TextIO
+
     from codeseek.indexer import IndexReport
     from codeseek.model import IndexProgress, Phase
     from codeseek.search import SearchRequest
     from codeseek.service import FolderService
 
 MODES = ("hybrid", "semantic", "lexical")
+# Commands a running language server may answer (warm.py).
+SERVED_COMMANDS = ("search", "related", "status")
 # A search in a folder never indexed embeds the new index right away when that is quick
 # (about this many chunks, seconds on a CPU); a larger folder is searched by its words
 # at once and `codeseek index` embeds the rest.
@@ -316,10 +321,12 @@ def _ask_server(
     said not to ask, or anything went wrong on the way; the command then works alone."""
     from codeseek import warm
 
-    if getattr(args, "no_server", False) or os.environ.get(warm.NO_SERVER_ENV, "") not in ("", "0"):
-        return None
-    answer = warm.ask(root, method, params, flag_settings(args))
+    answer = None
+    if not args.no_server and os.environ.get(warm.NO_SERVER_ENV, "") in ("", "0"):
+        note = (lambda message: print(f"codeseek: {message}", file=err)) if args.verbose else None
+        answer = warm.ask(root, method, params, flag_settings(args), note=note)
     if answer is None:
+        _configure_logging(args.verbose, err)
         return None
     for warning in answer.get("warnings") or ():
         print(f"codeseek: warning: {warning}", file=err)
@@ -583,6 +590,18 @@ COMMANDS = {
 }
 
 
+def _configure_logging(verbose: bool, err: TextIO) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="codeseek: %(levelname)s: %(name)s: %(message)s",
+        stream=err,
+    )
+    # One line per HTTP request (SGLang, Voyage) is noise even with --verbose.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
@@ -595,13 +614,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
     verbose = getattr(args, "verbose", False)
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="codeseek: %(levelname)s: %(name)s: %(message)s",
-        stream=err,
-    )
-    # One line per HTTP request (SGLang, Voyage) is noise even with --verbose.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.command not in SERVED_COMMANDS:
+        _configure_logging(verbose, err)  # the others: once they work alone (_ask_server)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         return COMMANDS[args.command](args, out, err)

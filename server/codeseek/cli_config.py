@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
 
 from codeseek.errors import UsageError, WorkspaceError
 
-if TYPE_CHECKING:  # not at import: a command answered by a running server never needs it
+# Not `from typing import TYPE_CHECKING`, and no configuration code at import: a command
+# answered by a running server needs neither (mypy treats any TYPE_CHECKING as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
     from codeseek.config import Config, ConfigProblem
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2

@@ -34,25 +34,26 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
-import logging
 import os
 import socket
 import stat
 import struct
 import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from codeseek.errors import UsageError
 
+# Not `from typing import TYPE_CHECKING`: the client half imports nothing it does not
+# use at run time (mypy treats any TYPE_CHECKING as true).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from codeseek.service import FolderService
+    import logging
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
-log = logging.getLogger(__name__)
+    from codeseek.service import FolderService
 
 PROTOCOL_VERSION = 1
 METHODS = ("search", "related", "status")
@@ -68,6 +69,15 @@ REQUEST_TIMEOUT = 5.0
 PROBE_TIMEOUT = 0.5
 # AF_UNIX paths are limited (108 bytes on Linux, 104 on macOS).
 MAX_SOCKET_PATH = 100
+
+
+def _log() -> logging.Logger:
+    """The server half's logger (the client half reports through `note`, and so never
+    imports logging)."""
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 # Error kinds in an answer. Only "usage" is the user's to hear (the command line would
 # have said the same alone); the others mean "work alone".
@@ -98,8 +108,21 @@ def socket_dir(env: Mapping[str, str] | None = None) -> Path:
 
 def socket_path(root: Path | str, env: Mapping[str, str] | None = None) -> Path:
     """The socket of the workspace folder `root` (a resolved path)."""
-    digest = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    digest = _sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:24]
     return socket_dir(env) / f"{digest}.sock"
+
+
+def _sha256(data: bytes) -> Any:
+    # The small built-in SHA-256 module where there is one: hashlib loads OpenSSL,
+    # a few milliseconds of a warm call for one short hash.
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]  # CPython <= 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]  # CPython >= 3.12
+        except ImportError:
+            from hashlib import sha256
+    return sha256(data)
 
 
 def _private_dir_ok(folder: Path) -> bool:
@@ -120,10 +143,12 @@ def ensure_private_dir(folder: Path) -> bool:
             os.mkdir(folder, 0o700)
         st = os.lstat(folder)
     except OSError as exc:
-        log.warning("cannot create %s for the command line's socket: %s", folder, exc)
+        _log().warning("cannot create %s for the command line's socket: %s", folder, exc)
         return False
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-        log.warning("%s is not a directory of this user's; the command line will not use this server", folder)
+        _log().warning(
+            "%s is not a directory of this user's; the command line will not use this server", folder
+        )
         return False
     if st.st_mode & 0o077:
         os.chmod(folder, 0o700)  # ours, made by an older version or by hand
@@ -168,16 +193,19 @@ def ask(
     *,
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> dict[str, Any] | None:
     """The server's answer for the folder `root` (resolved), or None: no server, or one
     that cannot answer this (the command line then works alone). Raises UsageError when
     the server found the request itself wrong, with the message the command line alone
-    would have given."""
+    would have given. `note` hears why it worked alone, or that the server answered (the
+    CLI's -v)."""
+    note = note or _quiet
     if not supported():
         return None
     path = socket_path(root, env)
     if not _private_dir_ok(path.parent):
-        log.debug("no usable socket directory at %s", path.parent)
+        note(f"no usable socket directory at {path.parent}; working alone")
         return None
     request = {
         "v": PROTOCOL_VERSION,
@@ -193,19 +221,16 @@ def ask(
         answer = _round_trip(path, request, timeout)
     except (OSError, ValueError) as exc:  # socket.timeout is an OSError; bad JSON a ValueError
         if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)):
-            log.debug("no language server holds %s (%s)", root, type(exc).__name__)
+            note(f"no language server holds {root} ({type(exc).__name__}); working alone")
         else:
-            log.info("the language server did not answer (%s); working alone", exc or type(exc).__name__)
+            note(f"the language server did not answer ({exc or type(exc).__name__}); working alone")
         return None
     if not isinstance(answer, dict) or answer.get("v") != PROTOCOL_VERSION:
-        log.info("the language server answered in another protocol; working alone")
+        note("the language server answered in another protocol; working alone")
         return None
     if answer.get("ok") is True and isinstance(answer.get("result"), dict):
-        log.info(
-            "answered by the language server (pid %s) in %.0f ms",
-            answer.get("pid"),
-            (time.perf_counter() - started) * 1000,
-        )
+        elapsed = (time.perf_counter() - started) * 1000
+        note(f"answered by the language server (pid {answer.get('pid')}) in {elapsed:.0f} ms")
         return answer
     error = answer.get("error")
     if not isinstance(error, dict):
@@ -213,8 +238,12 @@ def ask(
     kind, message = str(error.get("kind", "")), str(error.get("message", ""))
     if kind == USAGE:
         raise UsageError(message)
-    log.info("the language server cannot answer this (%s: %s); working alone", kind, message)
+    note(f"the language server cannot answer this ({kind}: {message}); working alone")
     return None
+
+
+def _quiet(message: str) -> None:
+    pass
 
 
 def _round_trip(path: Path, request: dict[str, Any], timeout: float) -> Any:
@@ -285,7 +314,7 @@ class FolderSocket:
         if not supported():
             return False
         if len(str(self.path)) > MAX_SOCKET_PATH:
-            log.warning(
+            _log().warning(
                 "the socket path %s is too long; the command line will not use this server", self.path
             )
             return False
@@ -293,7 +322,7 @@ class FolderSocket:
             return False
         for _attempt in (0, 1):
             if not self._clear_stale():
-                log.info("another codeseek server answers the command line for %s", self.service.root)
+                _log().info("another codeseek server answers the command line for %s", self.service.root)
                 return False
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -304,7 +333,7 @@ class FolderSocket:
                 listener.close()
                 if exc.errno in (errno.EADDRINUSE, errno.EEXIST):
                     continue
-                log.warning("cannot open the command line's socket %s: %s", self.path, exc)
+                _log().warning("cannot open the command line's socket %s: %s", self.path, exc)
                 return False
             break
         else:
@@ -318,7 +347,7 @@ class FolderSocket:
             listener.settimeout(1.0)
         except OSError as exc:
             listener.close()
-            log.warning("cannot open the command line's socket %s: %s", self.path, exc)
+            _log().warning("cannot open the command line's socket %s: %s", self.path, exc)
             return False
         with self._lock:
             self._listener = listener
@@ -327,7 +356,7 @@ class FolderSocket:
                 target=self._accept_loop, name=f"codeseek-cli-{self.service.root.name}", daemon=True
             )
             self._thread.start()
-        log.info("answering the command line for %s at %s", self.service.root, self.path)
+        _log().info("answering the command line for %s at %s", self.service.root, self.path)
         return True
 
     def _clear_stale(self) -> bool:
@@ -347,10 +376,10 @@ class FolderSocket:
             except (ConnectionRefusedError, FileNotFoundError):
                 pass
             except OSError as exc:
-                log.info("the socket %s does not answer (%s); taking it over", self.path, exc)
+                _log().info("the socket %s does not answer (%s); taking it over", self.path, exc)
             else:
                 return False
-        log.info("removing the stale socket %s", self.path)
+        _log().info("removing the stale socket %s", self.path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         return True
@@ -387,7 +416,7 @@ class FolderSocket:
             except OSError:
                 if self._stopping.is_set():
                     return
-                log.exception("the command line's socket failed; it is closed")
+                _log().exception("the command line's socket failed; it is closed")
                 return
             threading.Thread(
                 target=self._serve, args=(conn,), name="codeseek-cli-request", daemon=True
@@ -398,17 +427,23 @@ class FolderSocket:
             try:
                 uid = peer_uid(conn)
                 if uid is not None and uid != self.uid:
-                    log.warning("refused a command-line connection from uid %d", uid)
+                    _log().warning("refused a command-line connection from uid %d", uid)
+                    # Its line is read (and ignored) all the same: closing on unread data
+                    # would reset the connection before the refusal arrives.
+                    self._read_request(conn)
                     answer = _error(DENIED, "this server answers only its own user")
                 else:
                     answer = self._answer_line(conn)
                 conn.sendall(json.dumps(answer).encode("utf-8") + b"\n")
             except OSError as exc:
-                log.debug("a command-line connection ended early: %s", exc)
+                _log().debug("a command-line connection ended early: %s", exc)
+
+    def _read_request(self, conn: socket.socket) -> bytes:
+        return _read_line(conn, time.monotonic() + REQUEST_TIMEOUT)
 
     def _answer_line(self, conn: socket.socket) -> dict[str, Any]:
         try:
-            line = _read_line(conn, time.monotonic() + REQUEST_TIMEOUT)
+            line = self._read_request(conn)
         except (TimeoutError, ConnectionError) as exc:
             return _error(PROTOCOL, f"no request line: {exc}")
         try:
@@ -432,11 +467,11 @@ class FolderSocket:
             # The command line alone may do better (it heals a damaged index itself).
             return _error(FAILED, str(exc))
         except Exception as exc:  # a bug must not end the socket, or the session
-            log.exception("answering the command line failed")
+            _log().exception("answering the command line failed")
             return _error(FAILED, f"internal error: {type(exc).__name__}: {exc}")
         with self._lock:
             self.answered += 1
-        log.debug(
+        _log().debug(
             "answered the command line's %s in %.1f ms",
             request.get("method"),
             (time.perf_counter() - started) * 1000,
