@@ -99,6 +99,8 @@ async def run(rounds: int, cold_rounds: int) -> dict[str, Any]:
         shutil.copytree(WORKSPACE, ws)
         env = {**os.environ, "CODESEEK_STORE": str(Path(tmp) / "store")}
         env.pop("CODESEEK_NO_SERVER", None)
+        # As an installed package runs: with its bytecode cached (the first run writes it).
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         client = LanguageClient("codeseek-benchmark", "1", converter_factory=_raw_converter)
 
         @client.feature(types.WINDOW_LOG_MESSAGE)

@@ -489,8 +489,9 @@ def _related_alone(
     try:
         rel = require_file(service, params["path"])
         _ensure_index(service, root, args, err)
-        require_chunk(service, rel, params["line"])
         hits = service.related(rel, params["line"], params["limit"])
+        if not hits:
+            require_chunk(service, rel, params["line"])  # nothing, or nothing there?
     finally:
         service.close()
     return {"hits": [hit.to_json() for hit in hits]}

@@ -571,8 +571,9 @@ class FolderSocket:
         rel = require_file(self.service, _field(params, "path", str))
         line = _field(params, "line", int)
         self._require_index()
-        require_chunk(self.service, rel, line)
         hits = self.service.related(rel, line, _field(params, "limit", int))
+        if not hits:
+            require_chunk(self.service, rel, line)  # nothing, or nothing there?
         return {"hits": [hit.to_json() for hit in hits]}
 
 
