@@ -6,8 +6,10 @@ in a temporary folder, given to server and command line alike as CODESEEK_STORE)
 copy of the quick-start workspace, waits until it is indexed and embedded, then per
 command: checks once with `-v` that the server answered, and that the output is the
 same as the command line's alone (`--no-server`); then times N calls in fresh processes
-(`python -m codeseek ...`) and prints p50, p95 and min of the wall time. It also prints
-the same command's cold time alone (a few runs), for scale.
+(`python -m codeseek ...`) and prints p50, p95 and min of the wall time, and the p50 of
+the CPU time the CLI process used (user + system: on a busy machine the wall time
+follows the load, the CPU time much less so). It also prints the same command's cold
+time alone (a few runs), for scale.
 
 Numbers only: this never fails on timing.
 
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -62,7 +65,9 @@ def commands(ws: Path) -> dict[str, list[str]]:
     }
 
 
-async def cli(argv: list[str], env: dict[str, str]) -> tuple[float, int, str, str]:
+async def cli(argv: list[str], env: dict[str, str]) -> tuple[float, int, str, str, float]:
+    """(wall seconds, exit code, stdout, stderr, CPU seconds of the CLI process)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -74,7 +79,11 @@ async def cli(argv: list[str], env: dict[str, str]) -> tuple[float, int, str, st
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
-    return time.perf_counter() - started, proc.returncode or 0, out.decode(), err.decode()
+    wall = time.perf_counter() - started
+    # Only reaped children count: the CLI, not the server (reaped at the end).
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, proc.returncode or 0, out.decode(), err.decode(), cpu
 
 
 async def wait_indexed(client: LanguageClient, timeout: float = 300) -> dict[str, Any]:
@@ -119,11 +128,13 @@ async def run(rounds: int, cold_rounds: int) -> dict[str, Any]:
         results: dict[str, Any] = {}
         try:
             for name, argv in commands(ws).items():
-                _, code, served_out, served_err = await cli([*argv, "-v"], env)
-                _, code_alone, alone_out, _ = await cli([*argv, "--no-server"], env)
+                _, code, served_out, served_err, _ = await cli([*argv, "-v"], env)
+                _, code_alone, alone_out, _, _ = await cli([*argv, "--no-server"], env)
                 if code or code_alone:
                     raise SystemExit(f"codeseek {' '.join(argv)} failed:\n{served_err}")
-                warm = [(await cli(argv, env))[0] * 1000 for _ in range(rounds)]
+                runs = [await cli(argv, env) for _ in range(rounds)]
+                warm = [r[0] * 1000 for r in runs]
+                warm_cpu = [r[4] * 1000 for r in runs]
                 cold = [(await cli([*argv, "--no-server"], env))[0] * 1000 for _ in range(cold_rounds)]
                 results[name] = {
                     "served": SERVED in served_err,
@@ -133,6 +144,7 @@ async def run(rounds: int, cold_rounds: int) -> dict[str, Any]:
                         "p95": round(percentile(warm, 0.95), 1),
                         "min": round(min(warm), 1),
                         "n": len(warm),
+                        "cpu_p50": round(statistics.median(warm_cpu), 1),
                     },
                     "cold_ms_p50": round(statistics.median(cold), 1) if cold else None,
                 }
@@ -155,12 +167,12 @@ def main() -> None:
         print(json.dumps({"load_average": load, "commands": results}, indent=2))
         return
     print(f"warm CLI through a running `codeseek serve`, quick-start workspace, {args.rounds} calls each")
-    print(f"{'command':<24}{'p50':>9}{'p95':>9}{'min':>9}{'cold p50':>10}  served  same output")
+    print(f"{'command':<24}{'p50':>9}{'p95':>9}{'min':>9}{'cpu p50':>9}{'cold p50':>10}  served  same output")
     for name, r in results.items():
         w = r["warm_ms"]
         cold = f"{r['cold_ms_p50']:>8.0f}ms" if r["cold_ms_p50"] is not None else f"{'-':>10}"
         print(
-            f"{name:<24}{w['p50']:>7.0f}ms{w['p95']:>7.0f}ms{w['min']:>7.0f}ms{cold}"
+            f"{name:<24}{w['p50']:>7.0f}ms{w['p95']:>7.0f}ms{w['min']:>7.0f}ms{w['cpu_p50']:>7.0f}ms{cold}"
             f"  {'yes' if r['served'] else 'NO':<6}  {'yes' if r['same_output'] else 'NO'}"
         )
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
