@@ -19,6 +19,11 @@ for t in threads: t.join()
 assert len({id(m) for m in found}) == 1 and found[0].connect
 assert REST_CLIENT + ".api" not in sys.modules, "the REST client was built"
 
+# The overrides package's own checking decorator is back for everyone else.
+import overrides
+from overrides.overrides import override as checked
+assert overrides.override is checked
+
 # A local database works without it.
 import tempfile
 with tempfile.TemporaryDirectory() as tmp:
