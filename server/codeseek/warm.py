@@ -18,7 +18,8 @@ server opens one socket per workspace folder, and the command line asks it first
   malformed line gets an error answer; the server keeps serving.
 - **Same answer.** The server answers only when the command line would have used the
   same index (same store, provider and model, from the same flags, `codeseek.toml` and
-  environment) and that index exists; otherwise it says so and the command line works
+  environment), ranked the same way (query instruction, reranker, team index), and that
+  index exists; otherwise it says so and the command line works
   alone. The result is the same JSON the command line prints from (`Hit.to_json`,
   `IndexStatus.to_json`), printed by the same code.
 - **Never worse.** Anything unexpected on the command line's side (no server, a stale
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
+    from codeseek.config import Config
     from codeseek.service import FolderService
 
 PROTOCOL_VERSION = 1
@@ -537,6 +539,10 @@ class FolderSocket:
         store = service.store()
         if store is None or key != store.index_key:
             raise _Refusal(UNAVAILABLE, "the command line uses another model's index")
+        # The same index, searched differently: the query's instruction, the second
+        # stage, a team index beside it (settings the editor may set for its server).
+        if _ranking(config) != _ranking(service.config):
+            raise _Refusal(UNAVAILABLE, "the command line would rank the results differently")
         return [str(p) for p in problems]
 
     def _require_index(self) -> None:
@@ -575,6 +581,17 @@ class FolderSocket:
         if not hits:
             require_chunk(self.service, rel, line)  # nothing, or nothing there?
         return {"hits": [hit.to_json() for hit in hits]}
+
+
+def _ranking(config: Config) -> tuple[Any, ...]:
+    """The settings, beyond the index's identity, that change what a search returns."""
+    return (
+        config.embedder.query_instruction,
+        config.reranker.provider,
+        config.reranker.model,
+        config.reranker.candidates,
+        config.store.shared,
+    )
 
 
 class _Refusal(Exception):

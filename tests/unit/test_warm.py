@@ -248,6 +248,12 @@ def test_another_index_is_not_answered_for(
         warm.ask(serving.service.root, "status", status, {"embedder.provider": "voyage"}, env=socket_env)
         is None
     )
+    # The same index searched otherwise (a setting the editor gave its server, say).
+    (serving.service.root / "codeseek.toml").write_text('[embedder]\nqueryInstruction = "Find code"\n')
+    try:
+        assert ask(serving.service, socket_env, "status", status) is None
+    finally:
+        (serving.service.root / "codeseek.toml").unlink()
     # A flag the CLI itself rejects: it works alone, and says so itself.
     assert (
         warm.ask(serving.service.root, "status", status, {"embedder.provider": "x"}, env=socket_env) is None
