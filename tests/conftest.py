@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,12 @@ DATA = Path(__file__).parent / "data"
 # Never reach for a model hub from a test, whatever the environment says.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# The sockets through which the CLI reaches a running server (warm.py): the session's
+# own, so a test never talks to a developer's server, nor theirs to a test's. Short,
+# under /tmp: a socket's path is limited to about 100 bytes.
+os.environ["CODESEEK_SOCKET_DIR"] = tempfile.mkdtemp(
+    prefix="codeseek-sockets-", dir="/tmp" if os.path.isdir("/tmp") else None
+)
 
 
 @pytest.fixture
@@ -69,6 +76,10 @@ def own_s3_server() -> Iterator[S3Server]:
     """A server of this test's own, free to kill() or freeze(); stopped afterwards."""
     with S3Server() as server:
         yield server
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ["CODESEEK_SOCKET_DIR"], ignore_errors=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:

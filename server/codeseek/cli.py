@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from codeseek import __version__
 from codeseek.cli_config import (
@@ -38,14 +35,22 @@ from codeseek.errors import (
     UsageError,
     WorkspaceError,
 )
-from codeseek.model import IndexProgress, Phase, format_duration
 
+# Not `from typing import TYPE_CHECKING`: a command answered by a running server
+# imports only what it uses (mypy treats any TYPE_CHECKING as true).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any, NoReturn, TextIO
+
     from codeseek.indexer import IndexReport
-    from codeseek.model import Hit, IndexStatus
+    from codeseek.model import IndexProgress, Phase
+    from codeseek.search import SearchRequest
     from codeseek.service import FolderService
 
 MODES = ("hybrid", "semantic", "lexical")
+# Commands a running language server may answer (warm.py).
+SERVED_COMMANDS = ("search", "related", "status")
 # A search in a folder never indexed embeds the new index right away when that is quick
 # (about this many chunks, seconds on a CPU); a larger folder is searched by its words
 # at once and `codeseek index` embeds the rest.
@@ -71,6 +76,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
 
+def _served(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-server",
+        action="store_true",
+        help="work alone even when a language server holds the workspace (also CODESEEK_NO_SERVER=1)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="codeseek", description="Local semantic code search.")
     parser.add_argument("--version", action="version", version=f"codeseek {__version__}")
@@ -93,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--glob", action="append", default=[], help="only paths matching (repeatable; !pattern excludes)"
     )
     p.add_argument("--json", action="store_true")
+    _served(p)
     _common(p)
 
     p = sub.add_parser("related", help="code related to the chunk at FILE:LINE")
@@ -100,11 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-w", "--workspace", default=".", help="workspace folder (default: .)")
     p.add_argument("-k", "--limit", type=int, default=5)
     p.add_argument("--json", action="store_true")
+    _served(p)
     _common(p)
 
     p = sub.add_parser("status", help="the index's state")
     p.add_argument("-w", "--workspace", default=".", help="workspace folder (default: .)")
     p.add_argument("--json", action="store_true")
+    _served(p)
     _common(p)
 
     p = sub.add_parser("serve", help="run the language server")
@@ -193,6 +209,8 @@ class Progress:
         self._last_text = ""
 
     def __call__(self, p: IndexProgress) -> None:
+        from codeseek.model import Phase
+
         if self.terminal:
             self._draw(p)
             return
@@ -205,6 +223,8 @@ class Progress:
             print(f"codeseek: {text}", file=self.stream, flush=True)
 
     def _draw(self, p: IndexProgress) -> None:
+        from codeseek.model import Phase, format_duration
+
         if p.phase not in (Phase.CHUNK, Phase.EMBED) or not (p.files_total or p.chunks_total):
             return
         if p.phase is not self._phase:
@@ -293,16 +313,41 @@ def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _print_hits(hits: Sequence[Hit], out: TextIO) -> None:
+def _ask_server(
+    args: argparse.Namespace, root: Path, method: str, params: Mapping[str, Any], err: TextIO
+) -> dict[str, Any] | None:
+    """The running language server's result for this command (warm.py), or None: no
+    server holds the folder, it cannot answer this, `--no-server` or CODESEEK_NO_SERVER
+    said not to ask, or anything went wrong on the way; the command then works alone."""
+    from codeseek import warm
+
+    answer = None
+    if not args.no_server and os.environ.get(warm.NO_SERVER_ENV, "") in ("", "0"):
+        note = (lambda message: print(f"codeseek: {message}", file=err)) if args.verbose else None
+        answer = warm.ask(root, method, params, flag_settings(args), note=note)
+    if answer is None:
+        _configure_logging(args.verbose, err)
+        return None
+    for warning in answer.get("warnings") or ():
+        print(f"codeseek: warning: {warning}", file=err)
+    result: dict[str, Any] = answer["result"]
+    return result
+
+
+def _print_hits(hits: Sequence[Mapping[str, Any]], out: TextIO) -> None:
+    """Hits as `Hit.to_json` gives them (the standalone path and the server's answer)."""
     if not hits:
         print("no results", file=out)
         return
     for i, hit in enumerate(hits, 1):
-        symbol = f"  {hit.symbol}" if hit.symbol else ""
-        kind = f" ({hit.kind})" if hit.kind else ""
-        print(f"{i:2}. {hit.path}:{hit.start_line}-{hit.end_line}{symbol}{kind}  {hit.score:.3f}", file=out)
-        if hit.preview:
-            print(f"    {hit.preview}", file=out)
+        symbol = f"  {hit['symbol']}" if hit.get("symbol") else ""
+        kind = f" ({hit['kind']})" if hit.get("kind") else ""
+        print(
+            f"{i:2}. {hit['path']}:{hit['start_line']}-{hit['end_line']}{symbol}{kind}  {hit['score']:.3f}",
+            file=out,
+        )
+        if hit.get("preview"):
+            print(f"    {hit['preview']}", file=out)
 
 
 def _ensure_index(service: FolderService, root: Path, args: argparse.Namespace, err: TextIO) -> None:
@@ -336,20 +381,49 @@ def args_wants_meaning(args: argparse.Namespace) -> bool:
 
 
 def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from codeseek.search import SearchRequest
-
     if args.limit < 1:
         raise UsageError("-k/--limit must be at least 1")
     if not args.query.strip():
         raise UsageError("the query is empty")
     root = workspace_path(args.workspace)
-    include = [g for g in args.glob if not g.startswith("!")]
-    exclude = [g[1:] for g in args.glob if g.startswith("!")]
-    request = SearchRequest(
-        args.query, args.limit, args.mode, [lang.lower() for lang in args.lang], include, exclude
-    )
-    from codeseek.search import check_request
+    params = {
+        "query": args.query,
+        "limit": args.limit,
+        "mode": args.mode,
+        "languages": [lang.lower() for lang in args.lang],
+        "include": [g for g in args.glob if not g.startswith("!")],
+        "exclude": [g[1:] for g in args.glob if g.startswith("!")],
+    }
+    result = _ask_server(args, root, "search", params, err) or _search_alone(args, root, params, err)
+    if result["degraded"]:
+        print(f"codeseek: warning: {result['degraded']}", file=err)
+    if result["dense_percent"] < 100 and args.mode != "lexical":
+        print(
+            f"codeseek: note: {result['dense_percent']}% of the index is embedded so far; "
+            "the rest is matched by its words ('codeseek index' finishes it)",
+            file=err,
+        )
+    if args.json:
+        print(json.dumps(result["hits"], indent=2), file=out)
+    else:
+        _print_hits(result["hits"], out)
+    return EXIT_OK
 
+
+def _search_alone(
+    args: argparse.Namespace, root: Path, params: dict[str, Any], err: TextIO
+) -> dict[str, Any]:
+    """The search in this process: the result as the server would answer it."""
+    from codeseek.search import SearchRequest, check_request
+
+    request = SearchRequest(
+        params["query"],
+        params["limit"],
+        params["mode"],
+        params["languages"],
+        params["include"],
+        params["exclude"],
+    )
     check_request(request)  # a bad --lang or --glob says so before any work
     service = _service(root, args, err)
     try:
@@ -362,22 +436,15 @@ def cmd_search(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             result = _search_loading_what_it_needs(service, request)
     finally:
         service.close()
-    if result.degraded:
-        print(f"codeseek: warning: {result.degraded}", file=err)
-    if result.dense_percent < 100 and args.mode != "lexical":
-        print(
-            f"codeseek: note: {result.dense_percent}% of the index is embedded so far; "
-            "the rest is matched by its words ('codeseek index' finishes it)",
-            file=err,
-        )
-    if args.json:
-        print(json.dumps([h.to_json() for h in result.hits], indent=2), file=out)
-    else:
-        _print_hits(result.hits, out)
-    return EXIT_OK
+    return {
+        "hits": [hit.to_json() for hit in result.hits],
+        "mode": result.mode,
+        "degraded": result.degraded,
+        "dense_percent": result.dense_percent,
+    }
 
 
-def _search_loading_what_it_needs(service: FolderService, request: Any) -> Any:
+def _search_loading_what_it_needs(service: FolderService, request: SearchRequest) -> Any:
     """A lexical search never loads the model; a dense one loads it only when the index
     has vectors to compare with."""
     if request.mode != "lexical" and service.embedder is None:
@@ -395,79 +462,97 @@ def parse_location(location: str) -> tuple[str, int]:
 
 
 def cmd_related(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from codeseek.service import require_file
-
     if args.limit < 1:
         raise UsageError("-k/--limit must be at least 1")
     path, line = parse_location(args.location)
     root = workspace_path(args.workspace)
+    # A path relative to the current directory, where it is not one relative to the
+    # workspace, is made absolute here: the server's current directory is another.
+    candidate = path
+    if not Path(path).is_absolute() and not (root / path).exists() and (Path.cwd() / path).exists():
+        candidate = str(Path.cwd() / path)
+    params = {"path": candidate, "line": line, "limit": args.limit}
+    result = _ask_server(args, root, "related", params, err) or _related_alone(args, root, params, err)
+    if args.json:
+        print(json.dumps(result["hits"], indent=2), file=out)
+    else:
+        _print_hits(result["hits"], out)
+    return EXIT_OK
+
+
+def _related_alone(
+    args: argparse.Namespace, root: Path, params: dict[str, Any], err: TextIO
+) -> dict[str, Any]:
+    from codeseek.service import require_chunk, require_file
+
     service = _service(root, args, err)
     try:
-        candidate = path
-        if not Path(path).is_absolute() and not (root / path).exists() and (Path.cwd() / path).exists():
-            candidate = str(Path.cwd() / path)
-        rel = require_file(service, candidate)
+        rel = require_file(service, params["path"])
         _ensure_index(service, root, args, err)
-        store = service.store()
-        if store is None or store.chunk_at(rel, line) is None:
-            raise UsageError(
-                f"{rel}:{line} is not in the index (ignored, skipped, or past the end of the file)"
-            )
-        hits = service.related(rel, line, args.limit)
+        hits = service.related(rel, params["line"], params["limit"])
+        if not hits:
+            require_chunk(service, rel, params["line"])  # nothing, or nothing there?
     finally:
         service.close()
-    if args.json:
-        print(json.dumps([h.to_json() for h in hits], indent=2), file=out)
-    else:
-        _print_hits(hits, out)
-    return EXIT_OK
+    return {"hits": [hit.to_json() for hit in hits]}
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     root = workspace_path(args.workspace)
-    service = _service(root, args, err)
-    status = service.status(check=True)
+    result = _ask_server(args, root, "status", {}, err)
+    if result is None:
+        service = _service(root, args, err)
+        result = {"status": service.status(check=True).to_json()}
+    status: dict[str, Any] = result["status"]
     if args.json:
-        print(json.dumps({"workspace": str(root), **status.to_json()}, indent=2), file=out)
+        print(json.dumps({"workspace": str(root), **status}, indent=2), file=out)
         return EXIT_OK
     _print_status(root, status, out)
     return EXIT_OK
 
 
-def _print_status(root: Path, status: IndexStatus, out: TextIO) -> None:
-    provider = status.provider or ""
+def _print_status(root: Path, status: Mapping[str, Any], out: TextIO) -> None:
+    """A status as `IndexStatus.to_json` gives it (the standalone path and the server's answer)."""
+    provider = status["provider"] or ""
+    reason = status["provider_reason"]
+    model = status["model"]
     rows = [
         ("workspace", str(root)),
-        ("store", status.store_path or ""),
-        ("state", status.state.value),
-        ("provider", f"{provider} ({status.provider_reason})" if status.provider_reason else provider),
-        ("model", f"{status.model} ({status.dimensions} dimensions)" if status.model else "(not known yet)"),
-        ("files", f"{status.files:,}"),
-        ("chunks", f"{status.chunks:,}"),
+        ("store", status["store_path"] or ""),
+        ("state", status["state"]),
+        ("provider", f"{provider} ({reason})" if reason else provider),
+        ("model", f"{model} ({status['dimensions']} dimensions)" if model else "(not known yet)"),
+        ("files", f"{status['files']:,}"),
+        ("chunks", f"{status['chunks']:,}"),
     ]
-    if status.dense_total:
+    if status["dense_total"]:
         rows.append(
-            ("embedded", f"{status.dense_percent}% ({status.embedded:,} of {status.dense_total:,} chunks)")
+            (
+                "embedded",
+                f"{status['dense_percent']}% ({status['embedded']:,} of {status['dense_total']:,} chunks)",
+            )
         )
-    last = status.last_indexed_at or (
-        "never (interrupted; 'codeseek index' continues it)" if status.files else "never"
+    last = status["last_indexed_at"] or (
+        "never (interrupted; 'codeseek index' continues it)" if status["files"] else "never"
     )
     rows.append(("last run", last))
-    if status.message:
-        rows.append(("now", status.message))
-    if status.last_error:
-        rows.append(("last error", status.last_error))
-    if status.secrets:
-        total = sum(status.secrets.values())
-        rows.append(("secrets", f"{total} masked in {len(status.secrets)} files (never stored or shown)"))
+    if status["message"]:
+        rows.append(("now", status["message"]))
+    if status["last_error"]:
+        rows.append(("last error", status["last_error"]))
+    secrets: Mapping[str, int] = status["secrets"]
+    if secrets:
+        total = sum(secrets.values())
+        rows.append(("secrets", f"{total} masked in {len(secrets)} files (never stored or shown)"))
     for name, value in rows:
         print(f"{name:<11}{value}", file=out)
-    for path, count in sorted(status.secrets.items()):
+    for path, count in sorted(secrets.items()):
         print(f"  {path}: {count} masked", file=out)
-    if status.skipped:
-        print(f"skipped    {len(status.skipped)} files:", file=out)
-        for s in status.skipped:
-            print(f"  {s.path}: {s.why}", file=out)
+    skipped: Sequence[Mapping[str, str]] = status["skipped"]
+    if skipped:
+        print(f"skipped    {len(skipped)} files:", file=out)
+        for s in skipped:
+            print(f"  {s['path']}: {s['reason']}", file=out)
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -506,6 +591,18 @@ COMMANDS = {
 }
 
 
+def _configure_logging(verbose: bool, err: TextIO) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="codeseek: %(levelname)s: %(name)s: %(message)s",
+        stream=err,
+    )
+    # One line per HTTP request (SGLang, Voyage) is noise even with --verbose.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
@@ -518,13 +615,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except SystemExit as exc:  # --help, --version
         return int(exc.code or 0)
     verbose = getattr(args, "verbose", False)
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="codeseek: %(levelname)s: %(name)s: %(message)s",
-        stream=err,
-    )
-    # One line per HTTP request (SGLang, Voyage) is noise even with --verbose.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.command not in SERVED_COMMANDS:
+        _configure_logging(verbose, err)  # the others: once they work alone (_ask_server)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         return COMMANDS[args.command](args, out, err)

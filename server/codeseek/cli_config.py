@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, TextIO
 
-from codeseek.config import Config, ConfigProblem, load_config
 from codeseek.errors import UsageError, WorkspaceError
+
+# Not `from typing import TYPE_CHECKING`, and no configuration code at import: a command
+# answered by a running server needs neither (mypy treats any TYPE_CHECKING as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+    from codeseek.config import Config, ConfigProblem
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -31,6 +37,8 @@ def flag_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def load_cli_config(root: Path, args: argparse.Namespace, err: TextIO) -> Config:
     """Config for a command: flag errors are usage errors; file errors are warnings."""
+    from codeseek.config import load_config
+
     config, problems = load_config(root if root.is_dir() else None, (flag_settings(args), "command line"))
     flag_problems = [p for p in problems if p.source == "command line"]
     if flag_problems:

@@ -1026,3 +1026,10 @@ def require_file(service: FolderService, path: str) -> str:
     if not absolute.is_file():
         raise UsageError(f"{path} is not a file", "path")
     return rel
+
+
+def require_chunk(service: FolderService, rel: str, line: int) -> None:
+    """UsageError unless the index holds a chunk at `rel`:`line` (what `related` needs)."""
+    store = service.store()
+    if store is None or store.chunk_at(rel, line) is None:
+        raise UsageError(f"{rel}:{line} is not in the index (ignored, skipped, or past the end of the file)")

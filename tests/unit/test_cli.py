@@ -206,3 +206,48 @@ def test_progress_lines_when_stderr_is_not_a_terminal() -> None:
     assert len(lines) == 6  # one every five seconds
     assert lines[0] == "codeseek: embedding 2,000/60,000 chunks, 400 chunks/s, about 2 min left"
     assert "\r" not in stream.getvalue()
+
+
+# Runs the CLI's main in a fresh process and reports what it imported.
+IMPORT_PROBE = """
+import json, sys
+from codeseek.cli import main
+code = main(sys.argv[1:])
+sys.stdout.flush()
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+MODEL_RUNTIMES = ("torch", "transformers", "onnxruntime", "sentence_transformers")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["search", "retry with exponential backoff", "--mode", "lexical", "--json"],
+        ["status", "--json"],
+        ["related", "src/storage/retry.py:5", "--json"],
+    ],
+    ids=["lexical search", "status", "related"],
+)
+def test_commands_that_need_no_model_never_import_one(
+    run, sample_workspace: Path, tmp_path: Path, argv: list[str]
+) -> None:
+    """A cold `search --mode lexical`, `status` or `related` opens the index without a
+    model runtime (the model's identity comes from the settings and the index's record),
+    and without LanceDB's REST namespace client (store/lancedb_import.py)."""
+    code, _, err = run("index", str(sample_workspace))
+    assert code == 0, err
+    env = {**os.environ, "CODESEEK_STORE": str(tmp_path / "store"), "CODESEEK_NO_SERVER": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE, *argv, "-w", str(sample_workspace)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0, done.stderr
+    assert json.loads(done.stdout)  # hits, or the status: it answered
+    modules = set(report["modules"])
+    assert "lancedb" in modules  # it did open the index
+    assert not {m.split(".")[0] for m in modules} & set(MODEL_RUNTIMES)
+    assert "lance_namespace_urllib3_client.api" not in modules

@@ -38,6 +38,7 @@ from codeseek.lsp.progress import WorkDoneProgress
 from codeseek.search import SearchRequest
 from codeseek.service import Backoff, FolderService, RunObserver, search_folders
 from codeseek.store.location import per_folder_store
+from codeseek.warm import FolderSocket
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,9 @@ class CodeseekServer(LanguageServer):
         self.reranker: Any = None  # embedding.rerank.Reranker, when reranker.provider asks for one
         self.loop: asyncio.AbstractEventLoop | None = None
         self.watch_files = True  # tests of the editor path alone may turn the watchdog observer off
+        # The command line's sockets, one per folder (warm.py): `codeseek search` and
+        # friends ask the session that already holds the folder.
+        self.cli_sockets: dict[Path, FolderSocket] = {}
         self._lock = threading.RLock()
         self._generation = 0  # bumped on restart, so a stale model load drops its result
         self._stopping = threading.Event()
@@ -163,6 +167,7 @@ class CodeseekServer(LanguageServer):
                 service.attach_embedder(embedder)
             service.start(watch=self.watch_files)
             service.set_open_files(self._open)
+        self._open_cli_sockets(services)
         if embedder is None and services:
             threading.Thread(
                 target=self._load_embedder, args=(generation,), name="codeseek-model-load", daemon=True
@@ -171,6 +176,25 @@ class CodeseekServer(LanguageServer):
             threading.Thread(
                 target=self._load_reranker, args=(services[0].config,), name="codeseek-reranker", daemon=True
             ).start()
+
+    def _open_cli_sockets(self, services: Iterable[FolderService]) -> None:
+        """Answer the command line for these folders (a folder another live session
+        already answers for stays with it)."""
+        for service in services:
+            with self._lock:
+                old = self.cli_sockets.pop(service.root, None)
+            if old is not None:
+                old.stop()
+            cli_socket = FolderSocket(service)
+            if cli_socket.start():
+                with self._lock:
+                    self.cli_sockets[service.root] = cli_socket
+
+    def _close_cli_sockets(self) -> None:
+        with self._lock:
+            sockets, self.cli_sockets = list(self.cli_sockets.values()), {}
+        for cli_socket in sockets:
+            cli_socket.stop()
 
     def _load_reranker(self, config: Config) -> None:
         """The session's second stage, when `reranker.provider` asks for one: one for
@@ -260,6 +284,7 @@ class CodeseekServer(LanguageServer):
             if reload_embedder:
                 self.embedder = None
         self.show_problems(problems)
+        self._close_cli_sockets()
         for service in old_services.values():
             service.stop()
         if old_embedder is not None:
@@ -275,6 +300,7 @@ class CodeseekServer(LanguageServer):
                 self._stopped = True
 
     def _stop(self) -> None:
+        self._close_cli_sockets()
         with self._lock:
             self._stopping.set()
             services, self.services = list(self.services.values()), {}

@@ -32,6 +32,7 @@ import pyarrow as pa
 from codeseek.errors import StoreDamaged, StoreError
 from codeseek.model import Chunk
 from codeseek.store.errors import STORE_EXCEPTIONS, is_panic, short, store_error
+from codeseek.store.lancedb_import import import_lancedb
 from codeseek.store.meta import MetaFile
 from codeseek.store.schema import (
     CHUNK_COLUMNS,
@@ -178,8 +179,7 @@ class IndexStore:
     def _connect(self) -> Any:
         with self._guard:
             if self._db is None:
-                import lancedb
-
+                lancedb = import_lancedb()
                 self._db = self._call(
                     "cannot open the index",
                     lambda: lancedb.connect(str(self.path), read_consistency_interval=timedelta(0)),
@@ -902,6 +902,7 @@ class IndexWriter:
     def ensure_text_index(self, replace: bool = False) -> None:
         """The full-text index, created once there are rows (LanceDB searches rows added
         after it too, until `optimize` folds them in)."""
+        import_lancedb()
         from lancedb.index import FTS
 
         store = self.store
@@ -944,6 +945,7 @@ class IndexWriter:
     def _create_vector_index(self, rows: int) -> None:
         # IVF_FLAT keeps exact vectors (no quantisation loss) and built in 14 s at 100,000
         # rows here, against 64 s for IVF_PQ, at the same query latency.
+        import_lancedb()
         from lancedb.index import IvfFlat
 
         store = self.store
