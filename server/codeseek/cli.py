@@ -67,7 +67,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--embedder", choices=("auto", "local", "sglang", "voyage"), help="embedding provider")
     group.add_argument("--model", help="model id or local path for the chosen provider")
     group.add_argument("--dims", type=int, help="output dimensions (Matryoshka truncation for Qwen3)")
-    group.add_argument("--store", help="where the index lives (default: a folder in the user cache)")
+    group.add_argument(
+        "--store",
+        help="where the index lives: a folder or s3://, gs://, az:// (default: a folder in the user cache)",
+    )
+    group.add_argument(
+        "--shared", metavar="URI", help="a team index to search at once, under a local overlay (store.shared)"
+    )
     group.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
 
@@ -81,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default=".", help="workspace folder (default: .)")
     p.add_argument("--full", action="store_true", help="rebuild the index from scratch")
     p.add_argument("--json", action="store_true", help="print the run's report as JSON")
+    p.add_argument(
+        "--publish",
+        metavar="URI",
+        help="bring the shared team index at URI (s3://, gs://, az://) up to this workspace's content",
+    )
     _common(p)
 
     p = sub.add_parser("search", help="search a workspace's index")
@@ -258,9 +269,26 @@ def _index(service: FolderService, err: TextIO, *, full: bool = False, embed: bo
 
 def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     root = workspace_path(args.path)
+    publish_to = getattr(args, "publish", None)
+    if publish_to:
+        from codeseek.store.location import is_remote
+
+        if not is_remote(publish_to):
+            raise UsageError(
+                f"--publish: a team index lives at an s3://, gs:// or az:// URI, not {publish_to!r}"
+            )
+        if getattr(args, "store", None):
+            raise UsageError("--publish writes the index at its URI: leave out --store")
+        args.store = publish_to
     service = _service(root, args, err)
     try:
-        report = _index(service, err, full=args.full)
+        if publish_to:
+            from codeseek.store.location import mask_uri
+            from codeseek.team import publish
+
+            report = publish(lambda: _index(service, err, full=args.full), mask_uri(publish_to))
+        else:
+            report = _index(service, err, full=args.full)
     finally:
         service.close()
     if args.json:
