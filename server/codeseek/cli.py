@@ -335,10 +335,13 @@ def _print_hits(hits: Sequence[Hit], out: TextIO) -> None:
 
 def _ensure_index(service: FolderService, root: Path, args: argparse.Namespace, err: TextIO) -> None:
     """A folder never indexed is indexed now: chunked (searchable by its words at once),
-    and embedded too when that is quick."""
-    if service.has_index():
+    and embedded too when that is quick. Over a team index (`store.shared`) the local
+    overlay is brought up to date every time: it costs a stat per file and finds local
+    edits and files a publish moved on since the last search."""
+    team = service.team() is not None
+    if service.has_index() and not team:
         return
-    if not args.json:
+    if not args.json and not service.has_index():
         print(f"codeseek: no index for {root} yet; indexing it first", file=err)
     report = _index(service, err, embed=False)
     store = service.store()

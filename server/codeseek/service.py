@@ -591,6 +591,10 @@ class FolderService:
         team = self.team()
         if team is not None and not team.state.files and not team.cooling():
             team.fetch()  # a teammate's first search: the shared list, before any run
+        elif team is not None and team.stale() and self._worker is not None:
+            # A publish may have moved shared files on since the list was read: the worker
+            # reads it again and moves files between the overlay and the shared side.
+            self.request_reindex()
         has_shared = team is not None and bool(team.state.files)
         if searcher is None or not (has_shared or self.has_index()):
             return SearchResult([], "lexical", "the index is not built yet", dense_percent=0)

@@ -226,10 +226,15 @@ class TeamIndex:
         self._save(state)
         return True
 
-    def fetch_if_stale(self, max_age: float = REFETCH_AFTER_S) -> bool:
+    def stale(self, max_age: float = REFETCH_AFTER_S) -> bool:
+        """Whether the shared list is old enough to read again (and the storage is not
+        being left alone after a failure). A publish since then may have moved files on."""
         with self._lock:
             fresh = self._fetched_mono is not None and time.monotonic() - self._fetched_mono < max_age
-        return False if fresh else self.fetch()
+        return not fresh and not self.cooling()
+
+    def fetch_if_stale(self, max_age: float = REFETCH_AFTER_S) -> bool:
+        return self.fetch() if self.stale(max_age) else False
 
     @property
     def state(self) -> SharedState:

@@ -133,7 +133,9 @@ def _edit(root: Path) -> None:
     (root / DELETED).unlink()
 
 
-def test_publish_costs_only_chunks_nobody_embedded(server: S3Server, minilm: Embedder, tmp_path: Path) -> None:
+def test_publish_costs_only_chunks_nobody_embedded(
+    server: S3Server, minilm: Embedder, tmp_path: Path
+) -> None:
     uri = server.create_bucket("team-publish") + "/index"
     counting = Counting(minilm)
     ci = _workspace(tmp_path, "repo")
@@ -211,7 +213,9 @@ def test_a_teammates_edit_new_file_and_deleted_file_win_over_the_shared_index(
     # The shared version of the edited file is shadowed: its old function name is gone.
     hits = mate.search(SearchRequest("merge_settings", limit=10, mode="lexical")).hits
     assert all(h.symbol != "merge_settings" for h in hits)
-    assert any(h.symbol == "combine_preferences" for h in mate.search(SearchRequest("combine_preferences")).hits)
+    assert any(
+        h.symbol == "combine_preferences" for h in mate.search(SearchRequest("combine_preferences")).hits
+    )
     # The deleted file is hidden, though the shared index still has it.
     hits = mate.search(SearchRequest("matrix multiplication", limit=10)).hits
     assert DELETED not in _paths(hits)
@@ -358,7 +362,9 @@ def test_the_command_line_publishes_and_a_teammate_searches_with_shared(
     code, out, err = run("index", str(shared.ci), "--publish", shared.uri, "--json")
     assert code == 0, err
     assert json.loads(out)["chunks_embedded"] == 0  # already published by the fixture
-    code, out, err = run("search", "merge two settings dictionaries", "-w", str(root), "--shared", shared.uri, "--json")
+    code, out, err = run(
+        "search", "merge two settings dictionaries", "-w", str(root), "--shared", shared.uri, "--json"
+    )
     assert code == 0, err
     assert json.loads(out)[0]["path"] == EDITED
     code, out, err = run("status", "-w", str(root), "--shared", shared.uri, "--json")
@@ -389,3 +395,18 @@ def test_publish_retries_a_lost_commit_race_with_backoff_and_gives_up_clearly() 
 
     with pytest.raises(StoreConflict, match="lost 8 commit races"):
         publish(always, "s3://b/x", sleep=waits.append)
+
+
+def test_credentials_are_scrubbed_from_messages_and_uris(monkeypatch: pytest.MonkeyPatch) -> None:
+    from codeseek.store.errors import scrub
+    from codeseek.store.location import mask_uri
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    message = (
+        "403: <AWSAccessKeyId>AKIAIOSFODNN7EXAMPLE</AWSAccessKeyId><StringToSign>AWS4 x</StringToSign> "
+        "signed with wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY at https://user:pw@host/b?X-Amz-Signature=abc&sig=def"
+    )
+    clean = scrub(message)
+    for secret in ("AKIAIOSFODNN7EXAMPLE", "AWS4 x", "wJalrXUtnFEMI", "user:pw", "abc", "def"):
+        assert secret not in clean, (secret, clean)
+    assert mask_uri("az://acct:key@container/index/?sv=1&sig=secret") == "az://container/index"

@@ -303,5 +303,6 @@ def combined_status(statuses: Sequence[tuple[Path, IndexStatus]]) -> dict[str, A
         "secrets": {(root / path).as_uri(): n for root, s in statuses for path, n in s.secrets.items()},
         "storePath": None,
         "embedderAvailable": all(s.embedder_available for _, s in statuses),
+        "team": None,  # per folder, under `roots`: each folder has its own shared index
         "roots": per_root,
     }
