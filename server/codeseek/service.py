@@ -54,7 +54,7 @@ from codeseek.search import Searcher, SearchRequest, SearchResult, check_request
 from codeseek.store.lance import IndexStore
 from codeseek.store.location import is_remote, mask_uri, resolve_store_path, storage_options
 from codeseek.store.meta import peek_current
-from codeseek.team import TeamIndex
+from codeseek.team import SEARCH_DEADLINE_S, TeamIndex
 from codeseek.workspace.discovery import IgnoreRules
 from codeseek.workspace.watcher import ChangeBatcher, WorkspaceWatcher
 
@@ -590,7 +590,7 @@ class FolderService:
         searcher = self.searcher()
         team = self.team()
         if team is not None and not team.state.files and not team.cooling():
-            team.fetch()  # a teammate's first search: the shared list, before any run
+            team.fetch(SEARCH_DEADLINE_S)  # a teammate's first search: the shared list, before any run
         elif team is not None and team.stale() and self._worker is not None:
             # A publish may have moved shared files on since the list was read: the worker
             # reads it again and moves files between the overlay and the shared side.

@@ -196,8 +196,8 @@ class TeamIndex:
             self._failed_at = None
             self._error = None
 
-    def fetch(self) -> bool:
-        """Read the shared index's file list (within FETCH_DEADLINE_S). True when it was
+    def fetch(self, deadline: float = FETCH_DEADLINE_S) -> bool:
+        """Read the shared index's file list (within `deadline` seconds). True when it was
         read; False when the storage is away (the last fetched list stays in use)."""
         if self.cooling():
             return False
@@ -208,7 +208,7 @@ class TeamIndex:
             return shared.file_records(), shared.count_chunks()
 
         try:
-            records, chunks = within(FETCH_DEADLINE_S, f"reading the shared index at {self.where}", read)
+            records, chunks = within(deadline, f"reading the shared index at {self.where}", read)
         except StoreError as exc:
             self._failed(exc)
             return False
