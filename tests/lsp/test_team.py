@@ -20,6 +20,7 @@ from codeseek import cli
 from s3 import S3Server
 
 from .conftest import copy_workspace, eventually, request, server_config
+from .ts_protocol import interfaces, shape_problems
 
 EDITED = "src/storage/json_store.py"
 # The tests share the module's server, so they run on the module's event loop.
@@ -100,6 +101,7 @@ async def test_the_server_searches_the_shared_index_and_the_local_edit(
     team = status["roots"][0]["team"]
     assert team["shared"] == uri and team["overlayFiles"] == 1 and team["reachable"]
     assert team["sharedFiles"] >= 8 and team["fetchedAt"]
+    assert shape_problems(team, "TeamStatus", interfaces()) == []
     assert server.endpoint.secret_access_key not in str(status)
 
     server.kill()  # the storage goes away
