@@ -390,7 +390,11 @@ class TeamSource:
 
     @staticmethod
     def _merge(a: list[StoredChunk], b: list[StoredChunk], limit: int) -> list[StoredChunk]:
-        return sorted(a + b, key=lambda c: c.score, reverse=True)[:limit]
+        # One row per id: two publishers racing may have left a chunk twice for a moment.
+        unique: dict[str, StoredChunk] = {}
+        for chunk in sorted(a + b, key=lambda c: c.score, reverse=True):
+            unique.setdefault(chunk.id, chunk)
+        return list(unique.values())[:limit]
 
     # -- search.ChunkSource ------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from codeseek import cli, indexer
 from codeseek.config import Config
 from codeseek.embedding.base import Embedder
 from codeseek.errors import StoreUnreachable
+from codeseek.indexer import content_hash
 from codeseek.lsp.protocol import status_json
 from codeseek.model import IndexProgress, Phase
 from codeseek.search import SearchRequest
@@ -227,8 +228,17 @@ def test_a_teammates_edit_new_file_and_deleted_file_win_over_the_shared_index(
 
 
 def test_two_publishers_at_once_leave_one_consistent_index(
-    server: S3Server, minilm: Embedder, tmp_path: Path
+    minilm: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A server that holds each commit until a second one arrives (or 0.3 s
+    # passes), so the two publishers race for the same versions for certain.
+    with S3Server(commit_rendezvous=0.3) as racing:
+        for key, value in _environment(racing).items():
+            monkeypatch.setenv(key, value)
+        _two_publishers(racing, minilm, tmp_path)
+
+
+def _two_publishers(server: S3Server, minilm: Embedder, tmp_path: Path) -> None:
     uri = server.create_bucket("team-race") + "/index"
     main = _workspace(tmp_path, "main")
     feature = _workspace(tmp_path, "feature")
@@ -251,29 +261,40 @@ def test_two_publishers_at_once_leave_one_consistent_index(
     for t in threads:
         t.join(120)
     assert not errors, errors
+    assert server.precondition_failures > 0  # the race was real: commits were refused and redone
 
-    # Whatever the interleaving: every recorded file's chunks are of the recorded version,
-    # no chunk twice, every chunk embedded.
+    # Whatever the interleaving: no chunk or record twice, every chunk embedded, and every
+    # row of one of the two published versions. (A file both sides changed may have its
+    # record from one and its chunks from the other for a moment; a teammate never sees
+    # those chunks, since a chunk counts only under its own file_hash.)
+    versions: dict[str, set[str]] = {}
+    for root in (main, feature):
+        for path in root.rglob("*"):
+            if path.is_file():
+                text = path.read_bytes().decode("utf-8")
+                versions.setdefault(path.relative_to(root).as_posix(), set()).add(content_hash(text))
     check = _publisher(main, uri, counting).store()
     assert check is not None
-    check.forget_tables()
 
-    def consistent() -> dict[str, str]:
-        records = check.file_records()
+    def rows() -> tuple[dict[str, str], list[dict[str, Any]]]:
+        check.forget_tables()
+        records = {p: r.hash for p, r in check.file_records().items()}
         table = check._table(check.chunks_name)
-        rows = table.search().select(["id", "path", "file_hash"]).limit(None).to_arrow().to_pylist()
-        assert len({r["id"] for r in rows}) == len(rows)
-        for row in rows:
-            assert row["path"] in records and row["file_hash"] == records[row["path"]].hash, row
+        chunks = table.search().select(["id", "path", "file_hash"]).limit(None).to_arrow().to_pylist()
+        assert len({r["id"] for r in chunks}) == len(chunks)
+        assert check.count_files() == len(records)
         assert check.count_embedded()[0] == check.count_embedded()[1]
-        return {p: r.hash for p, r in records.items()}
+        return records, chunks
 
-    consistent()
+    records, chunks = rows()
+    assert all(h in versions[p] for p, h in records.items())
+    assert all(c["file_hash"] in versions[c["path"]] for c in chunks)
+
     # The next publish of one side makes the index that side's content exactly.
     _publish(_publisher(feature, uri, counting))
-    check.forget_tables()
-    files = consistent()
-    assert NEW in files and DELETED not in files
+    records, chunks = rows()
+    assert all(c["file_hash"] == records[c["path"]] for c in chunks)
+    assert NEW in records and DELETED not in records
 
 
 def test_storage_gone_mid_search_answers_from_the_overlay_and_says_so(
@@ -435,8 +456,7 @@ def test_a_remote_index_is_checked_never_dropped_and_needs_no_lock(
     # An index of another layout is reported, never rebuilt: other machines use it.
     meta = store.read_meta()
     store.meta_file.write({**meta, "schema_version": 1})
-    with pytest.raises(StoreError, match="publish to a new location"):
-        with store.writer():
-            pass
+    with pytest.raises(StoreError, match="publish to a new location"), store.writer():
+        pass
     store.forget_tables()
     assert store.count_chunks() == 1

@@ -26,8 +26,10 @@ import contextlib
 import json
 import logging
 import math
+import random
 import shutil
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
@@ -305,7 +307,14 @@ class IndexStore:
             if name not in self._table_names():
                 return None
             db = self._connect()
-            table = self._call(f"cannot open table {name}", lambda: db.open_table(name))
+            try:
+                table = self._call(f"cannot open table {name}", lambda: db.open_table(name))
+            except StoreDamaged as exc:
+                # On object storage a table another publisher is creating right now is
+                # listed before its first version is committed: missing, not damaged.
+                if self.remote and "was not found" in str(exc):
+                    return None
+                raise
             self._tables[name] = table
             return table
 
@@ -628,6 +637,7 @@ class IndexWriter:
         self.store = store
         self.repairs: list[str] = []  # what healing fixed, for the log and the user
         self._text_index_known = False
+        self._written: set[str] = set()  # paths whose rows this writer wrote (remote dedupe)
 
     # -- tables ------------------------------------------------------------------------
 
@@ -911,6 +921,7 @@ class IndexWriter:
         store = self.store
         present = [True] * len(chunks) if present is None else list(present)
         paths = sorted({r.path for r in records})
+        self._written.update(paths)
         rows = chunk_rows(chunks, vectors, present, store.dimensions, {r.path: r.hash for r in records})
         table = self._table(store.chunks_name)
 
@@ -964,6 +975,7 @@ class IndexWriter:
         )
 
     def _upsert_files(self, records: Sequence[FileRecord]) -> None:
+        self._written.update(r.path for r in records)
         table = self._table(self.store.files_name)
         rows = file_rows(records)
         self.store._call(
@@ -1071,10 +1083,69 @@ class IndexWriter:
             writing=True,
         )
 
+    def dedupe_remote(self, attempts: int = 3) -> int:
+        """Rows another publisher inserted under the same key at the same moment, made one
+        again; returns how many extra rows were removed. LanceDB rebases two concurrent
+        `merge_insert`s that both insert one new key as two compatible appends (measured:
+        53 chunk rows for 28 ids when two publishers raced on every commit), so a publisher
+        checks the keys of what it wrote. Each pass deletes the duplicated keys and adds one
+        row back; a pass that raced with the other publisher's is repeated."""
+        store = self.store
+        if not store.remote or not self._written:
+            return 0
+        removed = 0
+        for attempt in range(attempts):
+            found = sum(
+                self._dedupe(name, key, schema)
+                for name, key, schema in (
+                    (store.chunks_name, "id", chunk_schema(store.dimensions)),
+                    (store.files_name, "path", FILES_SCHEMA),
+                )
+            )
+            removed += found
+            if not found:
+                break
+            time.sleep(random.uniform(0.1, 0.5) * (attempt + 1))
+        return removed
+
+    def _dedupe(self, name: str, key: str, schema: pa.Schema) -> int:
+        store = self.store
+        table = self._table(name)
+        counts: dict[str, int] = {}
+        for part in _slices(sorted(self._written)):
+            keys = store._call(
+                f"cannot read the {name} table",
+                lambda p=part: table.search().where(sql_in("path", p)).select([key]).limit(None).to_arrow(),
+            )[key].to_pylist()
+            for k in keys:
+                counts[k] = counts.get(k, 0) + 1
+        duplicated = sorted(k for k, n in counts.items() if n > 1)
+        for part in _slices(duplicated):
+            rows = store._call(
+                f"cannot read the {name} table",
+                lambda p=part: table.search().where(sql_in(key, p)).limit(None).to_arrow().to_pylist(),
+            )
+            one: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                kept = one.get(row[key])
+                if kept is None or (kept.get("vector") is None and row.get("vector") is not None):
+                    one[row[key]] = row
+            unique = pa.Table.from_pylist(
+                [{f: r.get(f) for f in schema.names} for r in one.values()], schema=schema
+            )
+            store._call(f"cannot write the {name} table", table.delete, sql_in(key, part), writing=True)
+            store._call(f"cannot write the {name} table", table.add, unique, writing=True)
+        if duplicated:
+            log.info(
+                "%s: %d keys another publisher wrote at the same time made one again", name, len(duplicated)
+            )
+        return sum(counts[k] - 1 for k in duplicated)
+
     def optimize(self) -> None:
         """After a run: full-text and vector indexes brought up to date, small fragments
         compacted, old versions removed."""
         store = self.store
+        self.dedupe_remote()
 
         def run(table: Any) -> None:
             with warnings.catch_warnings():
