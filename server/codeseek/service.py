@@ -54,7 +54,7 @@ from codeseek.search import Searcher, SearchRequest, SearchResult, check_request
 from codeseek.store.lance import IndexStore
 from codeseek.store.location import is_remote, mask_uri, resolve_store_path, storage_options
 from codeseek.store.meta import peek_current
-from codeseek.team import SEARCH_DEADLINE_S, TeamIndex
+from codeseek.team import SEARCH_DEADLINE_S, TeamIndex, TeamSource
 from codeseek.workspace.discovery import IgnoreRules
 from codeseek.workspace.watcher import ChangeBatcher, WorkspaceWatcher
 
@@ -587,7 +587,6 @@ class FolderService:
 
     def search(self, request: SearchRequest) -> SearchResult:
         check_request(request)
-        searcher = self.searcher()
         team = self.team()
         if team is not None and not team.state.files and not team.cooling():
             team.fetch(SEARCH_DEADLINE_S)  # a teammate's first search: the shared list, before any run
@@ -596,6 +595,7 @@ class FolderService:
             # reads it again and moves files between the overlay and the shared side.
             self.request_reindex()
         has_shared = team is not None and bool(team.state.files)
+        searcher = self.searcher()  # after the fetch: it searches the list as it is now
         if searcher is None or not (has_shared or self.has_index()):
             return SearchResult([], "lexical", "the index is not built yet", dense_percent=0)
         try:
@@ -603,8 +603,9 @@ class FolderService:
         except StoreDamaged:
             self._report_damage()
             raise
-        note = getattr(searcher.store, "note", None)
-        if note:
+        if isinstance(searcher.store, TeamSource) and searcher.store.note:
+            # The shared index did not answer: the hits are the overlay's alone.
+            note = searcher.store.note
             result.degraded = f"{result.degraded}; {note}" if result.degraded else note
         with self._lock:
             facts = self._facts if self._worker is not None else None

@@ -175,11 +175,16 @@ def test_a_teammate_searches_the_shared_index_at_once_without_model_calls(
     # No local index at all: the first search answers from the shared index.
     result = mate.search(SearchRequest("merge two settings dictionaries", limit=3))
     assert result.hits and result.hits[0].path == EDITED and result.degraded is None
+    only_web = mate.search(SearchRequest("merge two settings dictionaries", include=["web/**"]))
+    assert only_web.hits and all(h.path.startswith("web/") for h in only_web.hits)
     # The overlay: every file has the shared content, so nothing is chunked or embedded.
     report = mate.index()
     assert counting.documents == 0 and report.chunks == 0 and report.files >= 8
     result = mate.search(SearchRequest("merge two settings dictionaries", limit=3))
     assert result.hits[0].path == EDITED and counting.documents == 0
+    # Related code comes from the shared index too: the chunk's vector is stored there.
+    related = mate.related(EDITED, 31)
+    assert related and all(not (h.path == EDITED and h.start_line <= 31 <= h.end_line) for h in related)
     status = mate.status()
     assert status.team is not None
     assert (status.team.shared, status.team.overlay_files, status.team.hidden) == (shared.uri, 0, 0)
