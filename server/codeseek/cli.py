@@ -491,6 +491,20 @@ def _print_status(root: Path, status: IndexStatus, out: TextIO) -> None:
     if status.secrets:
         total = sum(status.secrets.values())
         rows.append(("secrets", f"{total} masked in {len(status.secrets)} files (never stored or shown)"))
+    team = status.team
+    if team is not None:
+        fetched = f"fetched {team.fetched_at}" if team.fetched_at else "never fetched"
+        rows.append(
+            (
+                "shared",
+                f"{team.shared}: {team.shared_files:,} files, {team.shared_chunks:,} chunks ({fetched})",
+            )
+        )
+        rows.append(
+            ("overlay", f"{team.overlay_files:,} files differ here; {team.hidden:,} shared files hidden")
+        )
+        if not team.reachable:
+            rows.append(("", f"the shared index is unreachable: {team.error}"))
     for name, value in rows:
         print(f"{name:<11}{value}", file=out)
     for path, count in sorted(status.secrets.items()):

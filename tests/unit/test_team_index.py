@@ -397,6 +397,8 @@ def test_the_command_line_publishes_and_a_teammate_searches_with_shared(
     assert code == 0, err
     team = json.loads(out)["team"]
     assert team["shared"] == shared.uri and team["overlay_files"] == 0
+    code, out, err = run("status", "-w", str(root), "--shared", shared.uri)
+    assert code == 0 and f"shared     {shared.uri}:" in out and "0 files differ here" in out
     code, _, err = run("index", str(root), "--publish", str(tmp_path / "folder"))
     assert code == 2 and "--publish" in err
 
