@@ -8,7 +8,8 @@ store indexes them (compacted, BM25 over `tokens`, IVF_FLAT over `vector`).
 The S3 side is moto on 127.0.0.1 (tests/s3.py), a single Python process: it measures
 what LanceDB's object-store path costs (requests, caching, serialisation), not a cloud
 round trip; add about one first-byte latency per request for real S3 (tens of ms).
-Talks to LanceDB directly because the store does not take URIs yet. Prints tables;
+Talks to LanceDB directly, so it prices the format alone (benchmarks/team_index.py measures
+codeseek's own store on the same server). Prints tables;
 never fails on timing.
 """
 

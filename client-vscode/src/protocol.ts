@@ -85,6 +85,24 @@ export interface FolderStatus {
   skipped: SkippedFile[];
   storePath: string | null;
   embedderAvailable: boolean;
+  /** Present when the folder searches a shared team index (`store.shared`) under a local overlay. */
+  team?: TeamStatus | null;
+}
+
+/** Where a folder's results come from when it searches a shared team index. */
+export interface TeamStatus {
+  /** The shared index's URI, without credentials. */
+  shared: string;
+  sharedFiles: number;
+  sharedChunks: number;
+  /** Files searched from the local overlay: their content differs from the shared index's. */
+  overlayFiles: number;
+  /** Shared files this workspace does not have (deleted, ignored): never shown. */
+  hidden: number;
+  /** When the list of shared files was last read (ISO 8601, UTC). */
+  fetchedAt: string | null;
+  reachable: boolean;
+  error: string | null;
 }
 
 /** Folder-level entries carry their folder. */

@@ -72,7 +72,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--embedder", choices=("auto", "local", "sglang", "voyage"), help="embedding provider")
     group.add_argument("--model", help="model id or local path for the chosen provider")
     group.add_argument("--dims", type=int, help="output dimensions (Matryoshka truncation for Qwen3)")
-    group.add_argument("--store", help="where the index lives (default: a folder in the user cache)")
+    group.add_argument(
+        "--store",
+        help="where the index lives: a folder or s3://, gs://, az:// (default: a folder in the user cache)",
+    )
+    group.add_argument(
+        "--shared", metavar="URI", help="a team index to search at once, under a local overlay (store.shared)"
+    )
     group.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
 
 
@@ -94,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default=".", help="workspace folder (default: .)")
     p.add_argument("--full", action="store_true", help="rebuild the index from scratch")
     p.add_argument("--json", action="store_true", help="print the run's report as JSON")
+    p.add_argument(
+        "--publish",
+        metavar="URI",
+        help="bring the shared team index at URI (s3://, gs://, az://) up to this workspace's content",
+    )
     _common(p)
 
     p = sub.add_parser("search", help="search a workspace's index")
@@ -278,9 +289,26 @@ def _index(service: FolderService, err: TextIO, *, full: bool = False, embed: bo
 
 def cmd_index(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     root = workspace_path(args.path)
+    publish_to = getattr(args, "publish", None)
+    if publish_to:
+        from codeseek.store.location import is_remote
+
+        if not is_remote(publish_to):
+            raise UsageError(
+                f"--publish: a team index lives at an s3://, gs:// or az:// URI, not {publish_to!r}"
+            )
+        if getattr(args, "store", None):
+            raise UsageError("--publish writes the index at its URI: leave out --store")
+        args.store = publish_to
     service = _service(root, args, err)
     try:
-        report = _index(service, err, full=args.full)
+        if publish_to:
+            from codeseek.store.location import mask_uri
+            from codeseek.team import publish
+
+            report = publish(lambda: _index(service, err, full=args.full), mask_uri(publish_to))
+        else:
+            report = _index(service, err, full=args.full)
     finally:
         service.close()
     if args.json:
@@ -352,10 +380,13 @@ def _print_hits(hits: Sequence[Mapping[str, Any]], out: TextIO) -> None:
 
 def _ensure_index(service: FolderService, root: Path, args: argparse.Namespace, err: TextIO) -> None:
     """A folder never indexed is indexed now: chunked (searchable by its words at once),
-    and embedded too when that is quick."""
-    if service.has_index():
+    and embedded too when that is quick. Over a team index (`store.shared`) the local
+    overlay is brought up to date every time: it costs a stat per file and finds local
+    edits and files a publish moved on since the last search."""
+    team = service.team() is not None
+    if service.has_index() and not team:
         return
-    if not args.json:
+    if not args.json and not service.has_index():
         print(f"codeseek: no index for {root} yet; indexing it first", file=err)
     report = _index(service, err, embed=False)
     store = service.store()
@@ -544,6 +575,23 @@ def _print_status(root: Path, status: Mapping[str, Any], out: TextIO) -> None:
     if secrets:
         total = sum(secrets.values())
         rows.append(("secrets", f"{total} masked in {len(secrets)} files (never stored or shown)"))
+    team = status.get("team")
+    if team is not None:
+        fetched = f"fetched {team['fetched_at']}" if team["fetched_at"] else "never fetched"
+        rows.append(
+            (
+                "shared",
+                f"{team['shared']}: {team['shared_files']:,} files, {team['shared_chunks']:,} chunks ({fetched})",
+            )
+        )
+        rows.append(
+            (
+                "overlay",
+                f"{team['overlay_files']:,} files differ here; {team['hidden']:,} shared files hidden",
+            )
+        )
+        if not team["reachable"]:
+            rows.append(("", f"the shared index is unreachable: {team['error']}"))
     for name, value in rows:
         print(f"{name:<11}{value}", file=out)
     for path, count in sorted(secrets.items()):

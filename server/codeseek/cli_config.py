@@ -32,6 +32,8 @@ def flag_settings(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "store", None):
         store = args.store
         settings["store.path"] = store if "://" in store else str(Path(store).expanduser().absolute())
+    if getattr(args, "shared", None):
+        settings["store.shared"] = args.shared
     return settings
 
 
@@ -54,6 +56,7 @@ def _flag_message(problem: ConfigProblem) -> str:
         "embedder.model": "--model",
         "embedder.dimensions": "--dims",
         "store.path": "--store",
+        "store.shared": "--shared",
     }.get(problem.key, problem.key)
     return f"{flag}: {problem.message}"
 

@@ -47,6 +47,11 @@ class StoreUnreachable(StoreError):
     """A remote store (object storage) does not answer. Nothing is wrong with its data."""
 
 
+class StoreConflict(StoreError):
+    """Another writer committed to a remote store at the same time and LanceDB could not
+    rebase this commit onto it. Nothing is lost: the work is done again on the new version."""
+
+
 class EmbedderError(CodeseekError):
     """The embedding model cannot be loaded or answered with an error."""
 

@@ -13,6 +13,11 @@ A run has two phases, so that a new workspace is searchable within seconds:
 - An unchanged file costs a stat: size and mtime match the files table. A file whose
   mtime changed but whose content hash did not costs a read and a hash.
 - Runs are cancellable between batches; what was committed stays valid.
+
+Over a shared team index (`base`, team.py) the store is a local *overlay*: a file whose
+content hash equals the shared index's is recorded with no chunks (the shared index
+serves it), and vectors missing from the local cache are looked up in the shared cache
+by chunk content before the model is asked.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -97,6 +103,18 @@ ProgressCallback = Callable[[IndexProgress], None]
 SecretMasker = Callable[[str, str], tuple[str, int]]
 
 
+class SharedBase(Protocol):
+    """What an overlay index needs of the shared index under it."""
+
+    def hash_of(self, path: str) -> str | None:
+        """The content hash the shared index has for `path` (None: it has no such file)."""
+        ...
+
+    def vectors(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors the shared cache has for these chunk content keys ({} when unreachable)."""
+        ...
+
+
 def _no_masking(path: str, text: str) -> tuple[str, int]:
     return text, 0
 
@@ -155,7 +173,9 @@ class Indexer:
         embedder: Embedder | None = None,
         rules: IgnoreRules | None = None,
         mask_secrets: SecretMasker = _no_masking,
+        base: SharedBase | None = None,
     ) -> None:
+        self.base = base
         self.root = root
         self.config = config
         self.store = store
@@ -293,6 +313,10 @@ class Indexer:
                     FileRecord(f.path, digest, f.size, f.mtime_ns, previous.chunks, previous.secrets)
                 )
                 continue
+            if self.base is not None and self.base.hash_of(f.path) == digest:
+                # The shared index has this very content: recorded, served from there.
+                out.records.append(FileRecord(f.path, digest, f.size, f.mtime_ns, 0, 0))
+                continue
             t = time.perf_counter()
             masked, secrets = self.mask_secrets(f.path, text)
             chunks = chunk_file(f.path, masked, max_tokens=self.chunk_tokens, count_tokens=estimate_tokens)
@@ -356,7 +380,7 @@ class Indexer:
             chunks = prepared.chunks
             vectors = np.zeros((len(chunks), self.store.dimensions), dtype=np.float32)
             present = [False] * len(chunks)
-            cached = writer.cached_vectors([c.content_key for c in chunks if c.dense])
+            cached = self._cached(writer, [c.content_key for c in chunks if c.dense])
             for i, c in enumerate(chunks):
                 vector = cached.get(c.content_key) if c.dense else None
                 if vector is not None:
@@ -444,13 +468,27 @@ class Indexer:
                 since_optimize = 0
         return filled
 
+    def _cached(self, writer: IndexWriter, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors for these content keys from the local cache, then the shared one."""
+        cached = writer.cached_vectors(keys)
+        if self.base is None:
+            return cached
+        missing = [k for k in dict.fromkeys(keys) if k not in cached]
+        shared = self.base.vectors(missing) if missing else {}
+        if shared:
+            # Kept locally too: the next run (and a day without the network) needs no fetch.
+            found = list(shared)
+            writer.cache_vectors(found, np.stack([shared[k] for k in found]))
+            cached.update(shared)
+        return cached
+
     def _vectors_for(
         self, writer: IndexWriter, keys: Sequence[str], texts: Sequence[str], report: IndexReport
     ) -> np.ndarray:
         assert self.embedder is not None
         vectors = np.zeros((len(keys), self.store.dimensions), dtype=np.float32)
         t = time.perf_counter()
-        cached = writer.cached_vectors(keys)
+        cached = self._cached(writer, keys)
         report.add_time("store", time.perf_counter() - t)
         missing: dict[str, int] = {}
         for i, key in enumerate(keys):

@@ -128,6 +128,32 @@ class IndexState(str, enum.Enum):
 
 
 @dataclass(slots=True)
+class TeamStatus:
+    """Where a folder's search results come from when it searches a shared team index."""
+
+    shared: str  # the shared index's URI, without credentials
+    shared_files: int = 0  # files in the shared index (as last fetched)
+    shared_chunks: int = 0
+    overlay_files: int = 0  # files searched from the local overlay: their content differs here
+    hidden: int = 0  # shared files this workspace does not have (deleted, ignored)
+    fetched_at: str | None = None  # ISO 8601, UTC: when the shared file list was last read
+    reachable: bool = True
+    error: str | None = None  # why the shared index is not answering
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shared": self.shared,
+            "shared_files": self.shared_files,
+            "shared_chunks": self.shared_chunks,
+            "overlay_files": self.overlay_files,
+            "hidden": self.hidden,
+            "fetched_at": self.fetched_at,
+            "reachable": self.reachable,
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True)
 class IndexStatus:
     """One folder's index, as `codeseek status` and `codeseek/status` report it.
 
@@ -152,6 +178,7 @@ class IndexStatus:
     secrets: dict[str, int] = field(default_factory=dict)  # path -> secrets masked in it
     store_path: str | None = None
     embedder_available: bool = True
+    team: TeamStatus | None = None  # a shared team index under a local overlay (store.shared)
 
     @property
     def dense_percent(self) -> int:
@@ -182,6 +209,7 @@ class IndexStatus:
             "secrets": dict(sorted(self.secrets.items())),
             "store_path": self.store_path,
             "embedder_available": self.embedder_available,
+            "team": self.team.to_json() if self.team else None,
         }
 
 

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import numpy as np
 import pathspec
@@ -23,7 +23,6 @@ from codeseek.chunking.languages import SUPPORTED_LANGUAGES, TEXT
 from codeseek.embedding.base import Embedder
 from codeseek.errors import EmbedderError, EmbedderUnavailable, RerankerError, UsageError
 from codeseek.model import Hit
-from codeseek.store.lance import IndexStore
 from codeseek.store.schema import StoredChunk, sql_in
 
 if TYPE_CHECKING:  # the reranker module pulls in HTTP clients: only when one is used
@@ -213,13 +212,30 @@ class _Background(Generic[T]):
         return self._value  # type: ignore[return-value]
 
 
+class ChunkSource(Protocol):
+    """Where a Searcher finds chunks: one index (store.lance.IndexStore), or a shared team
+    index under a local overlay (team.TeamSource). Scores: cosine similarity (vector) and
+    BM25 (text), as the Searcher fuses them."""
+
+    def vector_search(
+        self, vector: np.ndarray, limit: int, where: str | None = None
+    ) -> list[StoredChunk]: ...
+
+    def text_search(self, text: str, limit: int, where: str | None = None) -> list[StoredChunk]: ...
+
+    def all_paths(self) -> list[str]: ...
+
+    def chunk_at(self, path: str, line: int) -> tuple[StoredChunk, np.ndarray | None] | None: ...
+
+
 class Searcher:
-    """Searches one folder's index. Without an embedder (`unavailable` says why: the
-    model is loading, the server is down) it answers with full-text results."""
+    """Searches one folder's chunks (one index, or a team index with its overlay). Without
+    an embedder (`unavailable` says why: the model is loading, the server is down) it
+    answers with full-text results."""
 
     def __init__(
         self,
-        store: IndexStore,
+        store: ChunkSource,
         embedder: Embedder | None,
         unavailable: str | None = None,
         reranker: Reranker | None = None,

@@ -52,8 +52,9 @@ from codeseek.indexer import (
 from codeseek.model import Hit, IndexProgress, IndexState, IndexStatus, Phase, SkippedFile
 from codeseek.search import Searcher, SearchRequest, SearchResult, check_request
 from codeseek.store.lance import IndexStore
-from codeseek.store.location import resolve_store_path
+from codeseek.store.location import is_remote, mask_uri, resolve_store_path, storage_options
 from codeseek.store.meta import peek_current
+from codeseek.team import SEARCH_DEADLINE_S, TeamIndex, TeamSource
 from codeseek.workspace.discovery import IgnoreRules
 from codeseek.workspace.watcher import ChangeBatcher, WorkspaceWatcher
 
@@ -206,6 +207,7 @@ class FolderService:
             ProviderChoice(embedder.provider, "given by the caller") if embedder else choose_provider(config)
         )
         self.store_path = resolve_store_path(self.root, config)
+        self._team: TeamIndex | None = None
         self._info: ModelInfo | None = describe_model(config, self.choice)
         self._embedder = embedder
         self._reranker = reranker
@@ -271,7 +273,7 @@ class FolderService:
         if self._info is not None:
             info = self._info
             return index_key(info.model_id, info.dimensions), info.dimensions, info.provider, info.model_id
-        current = peek_current(self.store_path)
+        current = None if isinstance(self.store_path, str) else peek_current(self.store_path)
         if current is None:
             return None
         return (
@@ -289,8 +291,30 @@ class FolderService:
         key, dims = identity[0], identity[1]
         with self._lock:
             if self._store is None or self._store.index_key != key:
-                self._store = IndexStore(self.store_path, key, dims)
+                options = storage_options(self.config, writing=True) if is_remote(self.store_path) else None
+                self._store = IndexStore(self.store_path, key, dims, storage_options=options)
             return self._store
+
+    def team(self) -> TeamIndex | None:
+        """The shared team index this folder searches under its local overlay
+        (`store.shared`), for the index this folder uses now; None without one."""
+        uri = self.config.store.shared
+        if not uri or isinstance(self.store_path, str):
+            return None  # the overlay is a local index: a remote store is published, not overlaid
+        identity = self._identity()
+        if identity is None:
+            return None
+        with self._lock:
+            if self._team is not None and self._team.shared.index_key == identity[0]:
+                return self._team
+            team = self._team = TeamIndex(uri, Path(self.store_path), identity[0], identity[1], self.config)
+        store = self.store()
+        try:
+            if store is not None and store.exists():
+                team.note_overlay(store.file_records())  # the overlay a previous run left
+        except StoreError as exc:
+            log.info("cannot read the local overlay of %s yet: %s", self.root, exc)
+        return team
 
     def _chunk_tokens(self) -> int | None:
         if self._embedder is not None:
@@ -308,7 +332,8 @@ class FolderService:
             return self._rules
 
     def has_index(self) -> bool:
-        """Whether this folder's index was ever written (searchable, maybe partly)."""
+        """Whether this folder's index was ever written (searchable, maybe partly). Over a
+        team index: whether the overlay was built (it records every file, shared or not)."""
         with self._lock:
             if self._worker is not None:
                 return self._facts is not None and self._facts.files > 0
@@ -419,6 +444,7 @@ class FolderService:
             chunk_tokens=chunk_tokens,
             embedder=self._embedder,
             rules=self._ignore_rules(),
+            base=self.team(),
             **({"mask_secrets": self._mask_secrets} if self._mask_secrets else {}),
         )
 
@@ -443,10 +469,17 @@ class FolderService:
         notify: ProgressCallback = lambda update: self._observe(update, progress)  # noqa: E731
         deep, self._deep_heal = self._deep_heal, False
         indexer = self._indexer(store, chunk_tokens)
+        team = self.team()
+        if team is not None:
+            team.fetch_if_stale()  # which files the overlay need not hold
         with store.writer(deep=deep) as writer:
             if writer.repairs:
                 log.warning("repaired the index of %s: %s", self.root, "; ".join(writer.repairs))
             writer.record_current(self.root, identity[2], identity[3], self.choice.reason)
+            if team is not None:
+                stale = team.stale_records(writer.file_records())
+                if stale:
+                    writer.delete_files(stale)
             if paths is None:
                 report = indexer.run(writer, full=full, progress=notify, cancel=cancel)
             else:
@@ -464,6 +497,8 @@ class FolderService:
             report.chunks = store.count_chunks()
             embedded, dense = store.count_embedded()
             report.chunks_pending = dense - embedded
+            if team is not None:
+                team.note_overlay(store.file_records())
         with self._lock:
             self._backlog = report.chunks_pending > 0
             self.runs += 1
@@ -529,7 +564,9 @@ class FolderService:
         reason = None
         if self._embedder is None:
             reason = self._embedder_error or "the embedding model is still loading"
-        return Searcher(store, self._embedder, unavailable=reason, reranker=self._second_stage())
+        team = self.team()
+        source = store if team is None else team.source(store)
+        return Searcher(source, self._embedder, unavailable=reason, reranker=self._second_stage())
 
     def _second_stage(self) -> Reranker | None:
         """The reranker, when `reranker.provider` asks for one: the session's (server),
@@ -550,14 +587,26 @@ class FolderService:
 
     def search(self, request: SearchRequest) -> SearchResult:
         check_request(request)
-        searcher = self.searcher()
-        if searcher is None or not self.has_index():
+        team = self.team()
+        if team is not None and not team.state.files and not team.cooling():
+            team.fetch(SEARCH_DEADLINE_S)  # a teammate's first search: the shared list, before any run
+        elif team is not None and team.stale() and self._worker is not None:
+            # A publish may have moved shared files on since the list was read: the worker
+            # reads it again and moves files between the overlay and the shared side.
+            self.request_reindex()
+        has_shared = team is not None and bool(team.state.files)
+        searcher = self.searcher()  # after the fetch: it searches the list as it is now
+        if searcher is None or not (has_shared or self.has_index()):
             return SearchResult([], "lexical", "the index is not built yet", dense_percent=0)
         try:
             result = searcher.search(request)
         except StoreDamaged:
             self._report_damage()
             raise
+        if isinstance(searcher.store, TeamSource) and searcher.store.note:
+            # The shared index did not answer: the hits are the overlay's alone.
+            note = searcher.store.note
+            result.degraded = f"{result.degraded}; {note}" if result.degraded else note
         with self._lock:
             facts = self._facts if self._worker is not None else None
         if facts is not None:
@@ -565,7 +614,8 @@ class FolderService:
                 100 if facts.dense_total == 0 else min(100, 100 * facts.embedded // facts.dense_total)
             )
         else:
-            result.dense_percent = self._dense_percent(searcher.store)
+            local = self.store()
+            result.dense_percent = self._dense_percent(local) if local is not None else 0
         return result
 
     def related(self, path: str, line: int, limit: int = 5) -> list[Hit]:
@@ -622,7 +672,9 @@ class FolderService:
                 pending=len(self._pending.paths),
                 provider=self.choice.provider,
                 provider_reason=self.choice.reason,
-                store_path=str(self.store_path),
+                store_path=mask_uri(self.store_path)
+                if isinstance(self.store_path, str)
+                else str(self.store_path),
                 embedder_available=self._embedder_error is None,
             )
             background = self._worker is not None
@@ -630,6 +682,9 @@ class FolderService:
         identity = self._identity()
         if identity is not None:
             status.model, status.dimensions = identity[3] or None, identity[1]
+        team = self.team()
+        if team is not None:
+            status.team = team.status()
         problems: list[str] = []
         if facts is None and not background:
             try:

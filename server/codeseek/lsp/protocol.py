@@ -248,10 +248,11 @@ def hit_json(hit: Hit, root: Path, lines: LineLengths) -> dict[str, Any]:
 def status_json(status: IndexStatus) -> dict[str, Any]:
     """IndexStatus with camelCase keys (docs/interfaces.md), including what the server adds
     (`embedded`, `denseTotal`, `densePercent`, `complete`, `message`, `progress`,
-    `providerReason`, `skipped`, `secrets`, `storePath`, `embedderAvailable`)."""
+    `providerReason`, `skipped`, `secrets`, `storePath`, `embedderAvailable`, `team`)."""
     out = {camel_case(key): value for key, value in status.to_json().items()}
-    if out.get("progress"):
-        out["progress"] = {camel_case(k): v for k, v in out["progress"].items()}
+    for nested in ("progress", "team"):
+        if out.get(nested):
+            out[nested] = {camel_case(k): v for k, v in out[nested].items()}
     return out
 
 
@@ -302,5 +303,6 @@ def combined_status(statuses: Sequence[tuple[Path, IndexStatus]]) -> dict[str, A
         "secrets": {(root / path).as_uri(): n for root, s in statuses for path, n in s.secrets.items()},
         "storePath": None,
         "embedderAvailable": all(s.embedder_available for _, s in statuses),
+        "team": None,  # per folder, under `roots`: each folder has its own shared index
         "roots": per_root,
     }

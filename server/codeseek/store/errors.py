@@ -11,9 +11,10 @@ derives from BaseException); their messages say what happened.
 from __future__ import annotations
 
 import errno
+import os
 import re
 
-from codeseek.errors import StoreDamaged, StoreError, StoreFull, StoreUnreachable
+from codeseek.errors import StoreConflict, StoreDamaged, StoreError, StoreFull, StoreUnreachable
 
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
 _DENIED_ERRNOS = frozenset({errno.EACCES, errno.EPERM})
@@ -24,6 +25,10 @@ _UNREACHABLE_TEXT = re.compile(
     r"failed to connect|tcp connect|network is unreachable|broken pipe|service unavailable|"
     r"\b50[234]\b|no route to host",
     re.IGNORECASE,
+)
+# Lance's words for a commit that lost a race it could not rebase (concurrent publishers).
+_CONFLICT_TEXT = re.compile(
+    r"commit conflict|conflicting|concurrent (?:commit|write)|retryable", re.IGNORECASE
 )
 # What a secret might look like in a message from the object-store client.
 _CREDENTIAL = re.compile(
@@ -47,8 +52,40 @@ except ImportError:  # pragma: no cover
     pass
 
 
+_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{12,}\b")
+# Real AWS echoes these in InvalidAccessKeyId / SignatureDoesNotMatch bodies.
+_SIGNED_XML = re.compile(
+    r"<(AWSAccessKeyId|StringToSign|CanonicalRequest|SignatureProvided)>.*?</\1>", re.DOTALL
+)
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+_SIGNED_QUERY = re.compile(
+    r"([?&](?:X-Amz-[A-Za-z-]+|sig|se|sp|sv|st|skoid|sktid|skt|ske|sks|skv))=[^&\s\"']+"
+)
+# The environment variables whose values are secrets, whatever their shape.
+SECRET_ENV = (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_TOKEN",
+    "AZURE_CLIENT_SECRET",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+)
+
+
 def scrub(text: str) -> str:
-    """A message with anything that looks like a credential blanked out."""
+    """A message with anything that looks like a credential blanked out: the values of
+    the credential variables in the environment, key ids, signed request fields, URL
+    user info and signed query strings."""
+    for name in SECRET_ENV:
+        value = os.environ.get(name)
+        if value and len(value) >= 8:
+            text = text.replace(value, "[redacted]")
+    text = _SIGNED_XML.sub(lambda m: f"<{m.group(1)}>[redacted]</{m.group(1)}>", text)
+    text = _KEY_ID.sub("[redacted]", text)
+    text = _USERINFO.sub(r"\1[redacted]@", text)
+    text = _SIGNED_QUERY.sub(r"\1=[redacted]", text)
     return _CREDENTIAL.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
 
 
@@ -73,6 +110,8 @@ def store_error(exc: BaseException, what: str, *, writing: bool = False, remote:
         if writing:
             return StoreFull(f"{what}: it is not writable ({short(exc)})")
         return StoreError(f"{what}: permission denied")
+    if remote and _CONFLICT_TEXT.search(message):
+        return StoreConflict(f"{what}: another writer committed at the same time ({short(exc)})")
     if remote and _UNREACHABLE_TEXT.search(message):
         return StoreUnreachable(f"{what}: the storage is not answering ({short(exc)})")
     return StoreDamaged(f"{what}: {short(exc)}")

@@ -11,15 +11,25 @@ Two kinds of handle, so that whoever reads can never damage what it reads:
   model calls.
 
 Every LanceDB, pyarrow and OS error is turned into a `StoreError` here (store/errors.py).
+
+A store may also live on object storage (`s3://`, `gs://`, `az://`: a team's shared
+index). Writers on different machines then rely on LanceDB's commit protocol (a manifest
+written with `If-None-Match`, rebased and retried on a lost race), never on a local lock;
+the small record of itself lives in a table (`codeseek_meta`) instead of `meta.json`; and
+healing never drops or rewrites a remote table, since other machines read and write it:
+what cannot be read there is reported, not rebuilt.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
+import random
 import shutil
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
@@ -33,6 +43,7 @@ from codeseek.errors import StoreDamaged, StoreError
 from codeseek.model import Chunk
 from codeseek.store.errors import STORE_EXCEPTIONS, is_panic, short, store_error
 from codeseek.store.lancedb_import import import_lancedb
+from codeseek.store.location import is_remote, mask_uri
 from codeseek.store.meta import MetaFile
 from codeseek.store.schema import (
     CHUNK_COLUMNS,
@@ -73,6 +84,11 @@ KEEP_VERSIONS_FOR = timedelta(minutes=2)
 # Rows per `IN (...)` filter: long lists of paths or keys go in slices.
 SQL_SLICE = 500
 FTS_COLUMN = "tokens"
+# A remote store's record of itself (what meta.json holds locally): one row, key "meta".
+META_TABLE = "codeseek_meta"
+# How stale a remote reader's view of a table may be: each fresh look costs a LIST request
+# (+15 to +35 ms a query against the test server), and a team index changes per publish.
+REMOTE_READ_CONSISTENCY = timedelta(seconds=5)
 
 
 def partitions_for(rows: int) -> int:
@@ -137,17 +153,97 @@ class WriteLock:
             self.release()
 
 
-class IndexStore:
-    """Read access to one index (model, dimensions) in one store folder."""
+class _NoLock:
+    """A remote store's writers coordinate through LanceDB's commit protocol: a lock file
+    on one machine would guard nothing on another."""
 
-    def __init__(self, path: Path, index_key: str, dimensions: int) -> None:
-        self.path = Path(path)
+    def acquire(self, blocking: bool = True) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        yield
+
+
+class RemoteMeta:
+    """`meta.json`'s job for a remote store: a one-row table, written by merge (so two
+    publishers' records never tear each other)."""
+
+    def __init__(self, store: IndexStore) -> None:
+        self._store = store
+        self.path = f"{store.where}/{META_TABLE}"
+
+    def read(self) -> tuple[dict[str, Any], bool]:
+        store = self._store
+        table = store._table(META_TABLE)
+        if table is None:
+            return {}, False
+        rows = store._call("cannot read the index's record", lambda: table.to_arrow().to_pylist())
+        for row in rows:
+            if row.get("key") == "meta":
+                try:
+                    data = json.loads(row.get("value") or "{}")
+                except ValueError:
+                    return {}, True
+                return (data, False) if isinstance(data, dict) else ({}, True)
+        return {}, False
+
+    def write(self, meta: dict[str, Any]) -> None:
+        store = self._store
+        rows = pa.table({"key": ["meta"], "value": [json.dumps(meta)]}, schema=_META_SCHEMA)
+        table = store._table(META_TABLE)
+        if table is None:
+            db = store._connect()
+            table = store._call(
+                "cannot create the index's record",
+                lambda: db.create_table(META_TABLE, schema=_META_SCHEMA, exist_ok=True),
+                writing=True,
+            )
+            with store._guard:
+                store._tables[META_TABLE] = table
+        store._call(
+            "cannot write the index's record",
+            lambda: (
+                table.merge_insert("key")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(rows)
+            ),
+            writing=True,
+        )
+
+
+_META_SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False), ("value", pa.string())])
+
+
+class IndexStore:
+    """Read access to one index (model, dimensions) in one store folder, or at one
+    object-store URI (then `storage_options` go to LanceDB: timeouts, allow_http)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        index_key: str,
+        dimensions: int,
+        *,
+        storage_options: dict[str, str] | None = None,
+    ) -> None:
+        self.remote = is_remote(path)
+        self.uri = str(path)
+        # For messages and status: a URI without user info or signed query strings.
+        self.where = mask_uri(self.uri) if self.remote else str(path)
+        # The local folder; for a remote store only a name, never touched on disk.
+        self.path = Path(self.where) if self.remote else Path(path)
+        self.storage_options = dict(storage_options or {})
         self.index_key = index_key
         self.dimensions = dimensions
-        if self.path.exists() and not self.path.is_dir():
+        if not self.remote and self.path.exists() and not self.path.is_dir():
             raise StoreError(f"the index location {self.path} exists and is not a directory")
-        self.meta_file = MetaFile(self.path)
-        self.lock = WriteLock(self.path / ".write.lock")
+        self.meta_file: MetaFile | RemoteMeta = RemoteMeta(self) if self.remote else MetaFile(self.path)
+        self.lock: WriteLock | _NoLock = _NoLock() if self.remote else WriteLock(self.path / ".write.lock")
         self.chunks_name = f"chunks_{index_key}"
         self.files_name = f"files_{index_key}"
         self.vectors_name = f"vectors_{index_key}"
@@ -159,7 +255,7 @@ class IndexStore:
         self._writer_active = False
 
     def __repr__(self) -> str:
-        return f"IndexStore({str(self.path)!r}, {self.index_key!r})"
+        return f"IndexStore({self.where!r}, {self.index_key!r})"
 
     # -- the boundary ------------------------------------------------------------------
 
@@ -170,24 +266,29 @@ class IndexStore:
         except StoreError:
             raise
         except STORE_EXCEPTIONS as exc:
-            raise store_error(exc, f"{what} ({self.path})", writing=writing) from None
+            raise store_error(exc, f"{what} ({self.where})", writing=writing, remote=self.remote) from None
         except BaseException as exc:
             if is_panic(exc):
-                raise StoreDamaged(f"{what} ({self.path}): {short(exc)}") from None
+                raise StoreDamaged(f"{what} ({self.where}): {short(exc)}") from None
             raise
 
     def _connect(self) -> Any:
         with self._guard:
             if self._db is None:
                 lancedb = import_lancedb()
-                self._db = self._call(
-                    "cannot open the index",
-                    lambda: lancedb.connect(str(self.path), read_consistency_interval=timedelta(0)),
-                )
+                if self.remote:
+                    connect = lambda: lancedb.connect(  # noqa: E731
+                        self.uri,
+                        read_consistency_interval=REMOTE_READ_CONSISTENCY,
+                        storage_options=self.storage_options,
+                    )
+                else:
+                    connect = lambda: lancedb.connect(str(self.path), read_consistency_interval=timedelta(0))  # noqa: E731
+                self._db = self._call("cannot open the index", connect)
             return self._db
 
     def _table_names(self) -> set[str]:
-        if not self.path.is_dir():
+        if not self.remote and not self.path.is_dir():
             return set()
         db = self._connect()
 
@@ -206,7 +307,14 @@ class IndexStore:
             if name not in self._table_names():
                 return None
             db = self._connect()
-            table = self._call(f"cannot open table {name}", lambda: db.open_table(name))
+            try:
+                table = self._call(f"cannot open table {name}", lambda: db.open_table(name))
+            except StoreDamaged as exc:
+                # On object storage a table another publisher is creating right now is
+                # listed before its first version is committed: missing, not damaged.
+                if self.remote and "was not found" in str(exc):
+                    return None
+                raise
             self._tables[name] = table
             return table
 
@@ -469,10 +577,11 @@ class IndexStore:
         """The one way to change the index: takes the lock (waiting for another process
         that holds it), heals what is damaged (`deep`: after a read failed, look harder),
         and yields the writer."""
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise store_error(exc, f"cannot create the index folder {self.path}", writing=True) from None
+        if not self.remote:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise store_error(exc, f"cannot create the index folder {self.path}", writing=True) from None
         with self.lock.held():
             self._writer_active = True
             self.forget_tables()  # another process may have written since
@@ -528,6 +637,7 @@ class IndexWriter:
         self.store = store
         self.repairs: list[str] = []  # what healing fixed, for the log and the user
         self._text_index_known = False
+        self._written: set[str] = set()  # paths whose rows this writer wrote (remote dedupe)
 
     # -- tables ------------------------------------------------------------------------
 
@@ -548,6 +658,16 @@ class IndexWriter:
     def _create(self, name: str, schema: pa.Schema) -> Any:
         store = self.store
         db = store._connect()
+        if store.remote:
+            # Another publisher may create it at the same moment: then both use one table.
+            table = store._call(
+                f"cannot create table {name}",
+                lambda: db.create_table(name, schema=schema, exist_ok=True),
+                writing=True,
+            )
+            with store._guard:
+                store._tables[name] = table
+            return table
         try:
             table = store._call(
                 f"cannot create table {name}", lambda: db.create_table(name, schema=schema), writing=True
@@ -575,6 +695,8 @@ class IndexWriter:
         self._remove_folder(name)
 
     def _remove_folder(self, name: str) -> None:
+        if self.store.remote:
+            return
         folder = self.store.path / f"{name}.lance"
         if folder.exists():
             try:
@@ -583,6 +705,11 @@ class IndexWriter:
                 raise store_error(exc, f"cannot remove the damaged table {folder}", writing=True) from None
 
     def _rebuild(self, name: str, why: str) -> Any:
+        if self.store.remote:
+            # Other machines read and write this table: it is never dropped from here.
+            raise StoreDamaged(
+                f"table {name} of the shared index at {self.store.where} cannot be used ({why})"
+            )
         log.warning("index table %s is damaged (%s); rebuilding it", name, why)
         self.repairs.append(f"{name.split('_', 1)[0]} table rebuilt ({why})")
         self._drop(name)
@@ -593,6 +720,9 @@ class IndexWriter:
     def heal(self, deep: bool = False) -> None:
         """Bring the store to a state every reader can read: see the module docstring."""
         store = self.store
+        if store.remote:
+            self._check_remote()
+            return
         meta, damaged = store.meta_file.read()
         if damaged:
             self.repairs.append("meta.json rewritten")
@@ -624,6 +754,31 @@ class IndexWriter:
         self._reconcile()
         if deep:
             self._heal_indexes()
+
+    def _check_remote(self) -> None:
+        """A remote store is checked, never rebuilt: a layout this version cannot write is
+        the publisher's to resolve (publish to a new URI), not a reason to drop tables
+        other machines use. Scans are left out too: each would read the whole index over
+        the network on every publish."""
+        store = self.store
+        meta, damaged = store.meta_file.read()
+        version = meta.get("schema_version")
+        names = store._table_names()
+        if version not in (None, SCHEMA_VERSION) and names & set(self._schemas()):
+            raise StoreError(
+                f"the shared index at {store.where} has layout {version} and this codeseek writes "
+                f"layout {SCHEMA_VERSION}: publish to a new location"
+            )
+        for name, schema in self._schemas().items():
+            table = store._table(name)
+            if table is None:
+                continue
+            actual = store._call(f"cannot read table {name}", lambda t=table: t.schema)
+            if not actual.equals(schema, check_metadata=False):
+                raise StoreError(f"table {name} of the shared index at {store.where} has unexpected columns")
+        if damaged or version != SCHEMA_VERSION:
+            meta["schema_version"] = SCHEMA_VERSION
+            store.meta_file.write(meta)
 
     def _heal_table(self, name: str, schema: pa.Schema, deep: bool) -> bool:
         """Open and read `name`; rebuild it when either fails. True when rebuilt."""
@@ -766,11 +921,16 @@ class IndexWriter:
         store = self.store
         present = [True] * len(chunks) if present is None else list(present)
         paths = sorted({r.path for r in records})
-        rows = chunk_rows(chunks, vectors, present, store.dimensions)
+        self._written.update(paths)
+        rows = chunk_rows(chunks, vectors, present, store.dimensions, {r.path: r.hash for r in records})
         table = self._table(store.chunks_name)
 
         def write() -> None:
-            has_rows = any(table.count_rows(sql_in("path", part)) > 0 for part in _slices(paths))
+            # On a remote store another publisher may add the same file at the same time:
+            # only a merge by row id keeps its chunks from appearing twice.
+            has_rows = store.remote or any(
+                table.count_rows(sql_in("path", part)) > 0 for part in _slices(paths)
+            )
             if not has_rows:
                 if rows.num_rows:
                     table.add(rows)
@@ -815,6 +975,7 @@ class IndexWriter:
         )
 
     def _upsert_files(self, records: Sequence[FileRecord]) -> None:
+        self._written.update(r.path for r in records)
         table = self._table(self.store.files_name)
         rows = file_rows(records)
         self.store._call(
@@ -847,8 +1008,12 @@ class IndexWriter:
     def clear(self) -> None:
         """Empty this index, vector cache included (`index --full`). Rows are deleted
         rather than tables dropped, so a concurrent reader (a search while the server
-        rebuilds) sees an empty version, never a missing table."""
-        for name in (self.store.chunks_name, self.store.files_name, self.store.vectors_name):
+        rebuilds) sees an empty version, never a missing table. A shared index keeps its
+        vector cache: every branch and commit publishing there shares it."""
+        names = [self.store.chunks_name, self.store.files_name]
+        if not self.store.remote:
+            names.append(self.store.vectors_name)
+        for name in names:
             table = self._table(name)
             self.store._call(f"cannot clear table {name}", table.delete, "true", writing=True)
         self.update_meta(vector_index_rows=0)
@@ -875,6 +1040,8 @@ class IndexWriter:
 
     def _trim_vector_cache(self) -> None:
         store = self.store
+        if store.remote:
+            return  # other branches' vectors: what makes publishing their commits cheap
         vectors = self._table(store.vectors_name)
         chunks = self._table(store.chunks_name)
         live = int(store._call("cannot count chunks", chunks.count_rows))
@@ -917,10 +1084,69 @@ class IndexWriter:
             writing=True,
         )
 
+    def dedupe_remote(self, attempts: int = 3) -> int:
+        """Rows another publisher inserted under the same key at the same moment, made one
+        again; returns how many extra rows were removed. LanceDB rebases two concurrent
+        `merge_insert`s that both insert one new key as two compatible appends (measured:
+        53 chunk rows for 28 ids when two publishers raced on every commit), so a publisher
+        checks the keys of what it wrote. Each pass deletes the duplicated keys and adds one
+        row back; a pass that raced with the other publisher's is repeated."""
+        store = self.store
+        if not store.remote or not self._written:
+            return 0
+        removed = 0
+        for attempt in range(attempts):
+            found = sum(
+                self._dedupe(name, key, schema)
+                for name, key, schema in (
+                    (store.chunks_name, "id", chunk_schema(store.dimensions)),
+                    (store.files_name, "path", FILES_SCHEMA),
+                )
+            )
+            removed += found
+            if not found:
+                break
+            time.sleep(random.uniform(0.1, 0.5) * (attempt + 1))
+        return removed
+
+    def _dedupe(self, name: str, key: str, schema: pa.Schema) -> int:
+        store = self.store
+        table = self._table(name)
+        counts: dict[str, int] = {}
+        for part in _slices(sorted(self._written)):
+            keys = store._call(
+                f"cannot read the {name} table",
+                lambda p=part: table.search().where(sql_in("path", p)).select([key]).limit(None).to_arrow(),
+            )[key].to_pylist()
+            for k in keys:
+                counts[k] = counts.get(k, 0) + 1
+        duplicated = sorted(k for k, n in counts.items() if n > 1)
+        for part in _slices(duplicated):
+            rows = store._call(
+                f"cannot read the {name} table",
+                lambda p=part: table.search().where(sql_in(key, p)).limit(None).to_arrow().to_pylist(),
+            )
+            one: dict[str, dict[str, Any]] = {}
+            for row in rows:
+                kept = one.get(row[key])
+                if kept is None or (kept.get("vector") is None and row.get("vector") is not None):
+                    one[row[key]] = row
+            unique = pa.Table.from_pylist(
+                [{f: r.get(f) for f in schema.names} for r in one.values()], schema=schema
+            )
+            store._call(f"cannot write the {name} table", table.delete, sql_in(key, part), writing=True)
+            store._call(f"cannot write the {name} table", table.add, unique, writing=True)
+        if duplicated:
+            log.info(
+                "%s: %d keys another publisher wrote at the same time made one again", name, len(duplicated)
+            )
+        return sum(counts[k] - 1 for k in duplicated)
+
     def optimize(self) -> None:
         """After a run: full-text and vector indexes brought up to date, small fragments
         compacted, old versions removed."""
         store = self.store
+        self.dedupe_remote()
 
         def run(table: Any) -> None:
             with warnings.catch_warnings():

@@ -14,7 +14,7 @@ One *index* per (model, dimensions) holds three tables:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,9 @@ from codeseek.model import Chunk
 
 # Bump when the chunks or files tables change shape: an older index is then rebuilt
 # (from the vector cache, which keeps its own shape), never misread.
-SCHEMA_VERSION = 2
+# 3: chunks carry their file's content hash (`file_hash`), so a reader of a shared index
+# can tell a chunk of the file version it knows from one a concurrent publisher wrote.
+SCHEMA_VERSION = 3
 
 _IDENT_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -76,6 +78,7 @@ class StoredChunk:
     def_end: int = 0
     declaration: bool = False
     dense: bool = True
+    file_hash: str | None = None  # content hash of the file version the chunk came from
     score: float = 0.0
 
     @property
@@ -100,6 +103,7 @@ CHUNK_COLUMNS = (
     "def_end",
     "declaration",
     "dense",
+    "file_hash",
 )
 
 
@@ -123,6 +127,7 @@ def chunk_schema(dimensions: int) -> pa.Schema:
             ("tokens", pa.string()),  # full text: the code and its identifiers in words
             ("names", pa.string()),  # full text: symbol, signature and path words
             ("content_key", pa.string()),
+            ("file_hash", pa.string()),  # the file's content hash (FileRecord.hash)
             ("vector", pa.list_(pa.float32(), dimensions)),  # null: not (yet) embedded
         ]
     )
@@ -172,9 +177,15 @@ def chunk_id(chunk: Chunk, seen: dict[str, int]) -> str:
 
 
 def chunk_rows(
-    chunks: Sequence[Chunk], vectors: np.ndarray, present: Sequence[bool], dimensions: int
+    chunks: Sequence[Chunk],
+    vectors: np.ndarray,
+    present: Sequence[bool],
+    dimensions: int,
+    file_hashes: Mapping[str, str] | None = None,
 ) -> pa.Table:
-    """Rows of the chunks table; `vectors[i]` is stored only where `present[i]`."""
+    """Rows of the chunks table; `vectors[i]` is stored only where `present[i]`;
+    `file_hashes` gives each chunk's file's content hash by path."""
+    hashes = file_hashes or {}
     seen: dict[str, int] = {}
     return pa.table(
         {
@@ -195,6 +206,7 @@ def chunk_rows(
             "tokens": [identifier_words(f"{c.symbol or ''}\n{c.path}\n{c.text}") for c in chunks],
             "names": [name_words(c) for c in chunks],
             "content_key": [c.content_key for c in chunks],
+            "file_hash": [hashes.get(c.path) for c in chunks],
             "vector": vector_array(vectors.reshape(len(chunks), dimensions), dimensions, present),
         },
         schema=chunk_schema(dimensions),
