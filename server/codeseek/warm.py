@@ -534,7 +534,8 @@ class FolderSocket:
         if info is not None:
             key: str | None = index_key(info.model_id, info.dimensions)
         else:
-            current = peek_current(store_path)
+            # A remote store keeps its record in a table, not meta.json: no quick peek.
+            current = peek_current(store_path) if isinstance(store_path, Path) else None
             key = str(current["index_key"]) if current else None
         store = service.store()
         if store is None or key != store.index_key:
