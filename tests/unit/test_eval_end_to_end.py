@@ -142,7 +142,8 @@ def test_index_cache_reuses_every_vector_and_gives_the_same_ranks(minilm: Embedd
             )
         )
     first, second = runs
-    assert first.indexes[0].chunks_embedded == first.indexes[0].chunks > 0
+    # Every chunk that gets a vector is embedded (import blocks and trivial ones get none).
+    assert 0 < first.indexes[0].chunks_embedded < first.indexes[0].chunks
     # The second run chunks every file again, but embeds nothing: chunks, functions
     # and queries all come from the cache.
     assert second.indexes[0].chunks == first.indexes[0].chunks
