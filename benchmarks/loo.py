@@ -18,7 +18,8 @@ combination of the axes' values. An axis is `lexical_weight` (the hybrid fusion 
 weights, `codeseek eval --names-weight` / `--block-weight`), or any codeseek setting key (`reranker.candidates`),
 passed as `codeseek eval --set KEY=VALUE`. For anything else (a new `eval` flag),
 `--grid-file` reads a JSON list of settings, each `{"name": "...", "args": [...]}` with the
-`codeseek eval` arguments that make it.
+`codeseek eval` arguments that make it (and optionally `"lexical_weight": W`; settings
+with the same arguments share one run).
 
 Nothing is computed twice: each (corpus, setting) result is kept under OUT_DIR/results,
 keyed by the corpus's files, the codeseek source, the sampling and the setting, so a new
@@ -112,7 +113,14 @@ def build_grid(axes: list[str], grid_file: str | None) -> list[Setting]:
             )
     if grid_file:
         for entry in json.loads(Path(grid_file).read_text()):
-            settings.append(Setting(str(entry["name"]), tuple(str(a) for a in entry.get("args", ()))))
+            weight = entry.get("lexical_weight")
+            settings.append(
+                Setting(
+                    str(entry["name"]),
+                    tuple(str(a) for a in entry.get("args", ())),
+                    float(weight) if weight is not None else None,
+                )
+            )
     names = [s.name for s in settings]
     if len(set(names)) != len(names):
         raise SystemExit("the grid names a setting twice")
