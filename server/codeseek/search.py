@@ -50,6 +50,7 @@ NAMES_WEIGHT = 2.0
 # keeps of its score: a definition of the same relevance is what users look for.
 BLOCK_WEIGHT = 0.85
 IMPORTS = "imports"  # the kind of an import-only block (chunking/chunker.py)
+CODE_KINDS = frozenset({"function", "method"})
 # Candidates fetched from each retriever per requested hit, before fusion and merging.
 OVERFETCH = 5
 # Path filters with at most this many matching files are pushed into the query.
@@ -207,6 +208,13 @@ _IMPORT_KEYWORDS = frozenset(
         "type",
     ]
 )
+
+
+def is_code_definition(chunk: StoredChunk) -> bool:
+    """Whether a chunk is (part of) a function or method: what a query about behaviour is
+    after. Blocks of statements, imports, Markdown sections, text windows and the rest of
+    a type (a class's header and fields, a struct, an impl block) weigh less."""
+    return bool(chunk.symbol) and chunk.kind in CODE_KINDS
 
 
 def named_definition(query: str, chunk: StoredChunk) -> bool:
@@ -446,7 +454,7 @@ class Searcher:
         blocks last unless the query names what they import."""
         weighted = []
         for chunk, score in ranked:
-            if not chunk.symbol:
+            if not is_code_definition(chunk):
                 score *= self.block_weight
             if mode != "semantic" and named_definition(query, chunk):
                 score += 1.0  # above every score fusion gives (at most 1)
@@ -495,7 +503,7 @@ class Searcher:
         first, last = chunk.definition_lines
         candidates = self.store.vector_search(vector, (limit + 1) * OVERFETCH * 2)
         ranked = [
-            (c, c.score * (1.0 if c.symbol else self.block_weight))
+            (c, c.score * (1.0 if is_code_definition(c) else self.block_weight))
             for c in candidates
             if c.id != chunk.id
             and c.kind != IMPORTS
