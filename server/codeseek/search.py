@@ -41,14 +41,18 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MODES = ("hybrid", "semantic", "lexical")
+# The ranking's weights, chosen leave-one-corpus-out on twelve code bases in six
+# languages (`benchmarks/loo.py`; docs/benchmarks.md, "Ranking (issue 12)"): with each
+# corpus held out, the other eleven chose these in 11 of 12 cases.
 # How much of a hybrid score the lexical side may contribute (0..1).
-LEXICAL_WEIGHT = 0.25
+LEXICAL_WEIGHT = 0.2
 # How much a match in a definition's name counts against one in its text, on the
 # lexical side.
 NAMES_WEIGHT = 2.0
-# What a chunk that defines nothing (a block of statements, a text window, imports)
-# keeps of its score: a definition of the same relevance is what users look for.
-BLOCK_WEIGHT = 0.85
+# What a chunk that is not a function or method (a block of statements, imports, a
+# type's header and fields, a Markdown section) keeps of its score: a function of the
+# same relevance is what users look for.
+BLOCK_WEIGHT = 0.7
 IMPORTS = "imports"  # the kind of an import-only block (chunking/chunker.py)
 CODE_KINDS = frozenset({"function", "method"})
 # Candidates fetched from each retriever per requested hit, before fusion and merging.

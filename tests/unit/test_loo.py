@@ -70,10 +70,10 @@ def test_ranking_weights_are_eval_flags_and_the_built_in_value_needs_none(
 ) -> None:
     from codeseek.search import NAMES_WEIGHT
 
-    grid = loo.build_grid([f"names_weight=1,{NAMES_WEIGHT:g}", "block_weight=0.7"], None)
+    grid = loo.build_grid([f"names_weight=1,{NAMES_WEIGHT:g}", "block_weight=0.5"], None)
     assert [(s.name, s.args) for s in grid] == [
-        ("n=1 b=0.7", ("--names-weight", "1", "--block-weight", "0.7")),
-        (f"n={NAMES_WEIGHT:g} b=0.7", ("--block-weight", "0.7")),
+        ("n=1 b=0.5", ("--names-weight", "1", "--block-weight", "0.5")),
+        (f"n={NAMES_WEIGHT:g} b=0.5", ("--block-weight", "0.5")),
     ]
     extra = tmp_path / "grid.json"
     extra.write_text(
