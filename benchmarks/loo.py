@@ -14,10 +14,12 @@ in-sample best (the setting chosen with the corpus itself) is shown beside them.
 
 The grid: each `--grid AXIS=V1,V2,...` is one axis, and the settings are every
 combination of the axes' values. An axis is `lexical_weight` (the hybrid fusion weight,
-`codeseek eval --lexical-weight`), or any codeseek setting key (`reranker.candidates`),
+`codeseek eval --lexical-weight`), `names_weight` or `block_weight` (the ranking's other
+weights, `codeseek eval --names-weight` / `--block-weight`), or any codeseek setting key (`reranker.candidates`),
 passed as `codeseek eval --set KEY=VALUE`. For anything else (a new `eval` flag),
 `--grid-file` reads a JSON list of settings, each `{"name": "...", "args": [...]}` with the
-`codeseek eval` arguments that make it.
+`codeseek eval` arguments that make it (and optionally `"lexical_weight": W`; settings
+with the same arguments share one run).
 
 Nothing is computed twice: each (corpus, setting) result is kept under OUT_DIR/results,
 keyed by the corpus's files, the codeseek source, the sampling and the setting, so a new
@@ -47,12 +49,17 @@ from pathlib import Path
 from typing import Any
 
 import codeseek
-from codeseek.search import LEXICAL_WEIGHT
+from codeseek.search import BLOCK_WEIGHT, LEXICAL_WEIGHT, NAMES_WEIGHT
 
 MODES = ("lexical", "semantic", "hybrid")
 BASELINE = "functions"
 DEFAULT_WEIGHTS = "0,0.1,0.2,0.25,0.3,0.4,0.5"
 METRICS = ("recall_at_1", "recall_at_5", "recall_at_10", "mrr")
+# Grid axes that are `codeseek eval` flags of their own (search.py's ranking weights).
+RANKING_FLAGS = {
+    "names_weight": ("--names-weight", "n", NAMES_WEIGHT),
+    "block_weight": ("--block-weight", "b", BLOCK_WEIGHT),
+}
 
 
 # --- the grid ---------------------------------------------------------------------------
@@ -82,6 +89,11 @@ def parse_axis(text: str) -> list[tuple[str, tuple[str, ...], float | None]]:
     for value in (v.strip() for v in values.split(",")):
         if axis in ("lexical_weight", "lexical-weight"):
             out.append((f"w={value}", (), float(value)))
+        elif axis.replace("-", "_") in RANKING_FLAGS:
+            flag, short, default = RANKING_FLAGS[axis.replace("-", "_")]
+            # The built-in value needs no flag: those settings share the default run.
+            args = () if float(value) == default else (flag, value)
+            out.append((f"{short}={value}", args, None))
         else:
             out.append((f"{axis}={value}", ("--set", f"{axis}={value}"), None))
     return out
@@ -101,7 +113,14 @@ def build_grid(axes: list[str], grid_file: str | None) -> list[Setting]:
             )
     if grid_file:
         for entry in json.loads(Path(grid_file).read_text()):
-            settings.append(Setting(str(entry["name"]), tuple(str(a) for a in entry.get("args", ()))))
+            weight = entry.get("lexical_weight")
+            settings.append(
+                Setting(
+                    str(entry["name"]),
+                    tuple(str(a) for a in entry.get("args", ())),
+                    float(weight) if weight is not None else None,
+                )
+            )
     names = [s.name for s in settings]
     if len(set(names)) != len(names):
         raise SystemExit("the grid names a setting twice")

@@ -33,6 +33,8 @@ export interface Hit {
   symbol: string | null;
   kind: string | null;
   preview: string;
+  /** Declarations of the same symbol folded into this hit (a `.pyi` stub, a `.d.ts` typing, a prototype). */
+  alsoDeclaredIn?: { uri: string; range: Range }[];
 }
 
 export type IndexState = 'idle' | 'indexing' | 'error';

@@ -173,6 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="W",
         help="evaluate hybrid mode at this lexical weight, 0 to 1 (repeatable; default: the built-in one)",
     )
+    p.add_argument(
+        "--names-weight",
+        type=float,
+        metavar="W",
+        help="weight of a match in a definition's name against one in its text (default: the built-in one)",
+    )
+    p.add_argument(
+        "--block-weight",
+        type=float,
+        metavar="W",
+        help="share of its score a chunk that defines nothing keeps, 0 to 1 (default: the built-in one)",
+    )
     p.add_argument("--plot", metavar="DIR", help="write a PNG chart of the results to DIR (needs matplotlib)")
     _common_eval(p)
 
@@ -376,6 +388,9 @@ def _print_hits(hits: Sequence[Mapping[str, Any]], out: TextIO) -> None:
         )
         if hit.get("preview"):
             print(f"    {hit['preview']}", file=out)
+        if hit.get("also_declared_in"):
+            where = ", ".join(f"{span['path']}:{span['start_line']}" for span in hit["also_declared_in"])
+            print(f"    also declared in {where}", file=out)
 
 
 def _ensure_index(service: FolderService, root: Path, args: argparse.Namespace, err: TextIO) -> None:

@@ -61,9 +61,22 @@ class Chunk:
         return self.start_line, self.end_line
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Lines of one file (1-based, inclusive): where a declaration of a hit's symbol is."""
+
+    path: str
+    start_line: int
+    end_line: int
+
+
 @dataclass(slots=True)
 class Hit:
-    """One search result, as the CLI prints it (`--json`) and the LSP layer converts it."""
+    """One search result, as the CLI prints it (`--json`) and the LSP layer converts it.
+
+    A definition is one hit: its whole lines, however many chunks it was cut into, and
+    its signature as the preview. Declarations of the same symbol without code (a `.pyi`
+    stub, a `.d.ts` typing, a prototype) are folded into it as `also_declared_in`."""
 
     path: str
     start_line: int
@@ -73,9 +86,13 @@ class Hit:
     symbol: str | None
     kind: str | None
     preview: str
+    also_declared_in: list[Span] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not self.also_declared_in:
+            del data["also_declared_in"]  # only where there is one: most hits have none
+        return data
 
 
 class SkipReason(str, enum.Enum):

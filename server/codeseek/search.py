@@ -4,16 +4,24 @@ Hybrid fusion is a weighted sum of each list's normalised score, not equal-weigh
 reciprocal rank fusion: RRF gives a lexical-only match at rank 1 as much credit as the
 dense winner, and on docstring-style queries (where the words rarely appear in the code)
 that demotes the right answer. Dense similarity leads; BM25, normalised by the best
-lexical score, adds a bounded bonus, so an exact identifier match still rises.
-The weight was tuned with `codeseek eval` on several code bases (docs/benchmarks.md).
+lexical score, adds a bounded bonus, so an exact identifier match still rises. The
+lexical side scores the text and, weighted more, the definitions' names.
+
+Then the result list is shaped as users judge it: a definition is one hit (its pieces
+collapsed, its signature as the preview); a block of statements counts less than a
+definition; the definition an identifier-shaped query names comes first; a declaration
+(stub, typing, prototype) is folded into its implementation's hit; import blocks never
+lead unless the query names what they import. The weights were chosen with `codeseek
+eval`, leave-one-corpus-out, on code bases nobody tuned for (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import numpy as np
@@ -22,7 +30,8 @@ import pathspec
 from codeseek.chunking.languages import SUPPORTED_LANGUAGES, TEXT
 from codeseek.embedding.base import Embedder
 from codeseek.errors import EmbedderError, EmbedderUnavailable, RerankerError, UsageError
-from codeseek.model import Hit
+from codeseek.model import Hit, Span
+from codeseek.store.lance import FTS_COLUMN, NAMES_COLUMN
 from codeseek.store.schema import StoredChunk, sql_in
 
 if TYPE_CHECKING:  # the reranker module pulls in HTTP clients: only when one is used
@@ -32,8 +41,20 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MODES = ("hybrid", "semantic", "lexical")
+# The ranking's weights, chosen leave-one-corpus-out on twelve code bases in six
+# languages (`benchmarks/loo.py`; docs/benchmarks.md, "Ranking (issue 12)"): with each
+# corpus held out, the other eleven chose these in 11 of 12 cases.
 # How much of a hybrid score the lexical side may contribute (0..1).
-LEXICAL_WEIGHT = 0.25
+LEXICAL_WEIGHT = 0.2
+# How much a match in a definition's name counts against one in its text, on the
+# lexical side.
+NAMES_WEIGHT = 2.0
+# What a chunk that is not a function or method (a block of statements, imports, a
+# type's header and fields, a Markdown section) keeps of its score: a function of the
+# same relevance is what users look for.
+BLOCK_WEIGHT = 0.7
+IMPORTS = "imports"  # the kind of an import-only block (chunking/chunker.py)
+CODE_KINDS = frozenset({"function", "method"})
 # Candidates fetched from each retriever per requested hit, before fusion and merging.
 OVERFETCH = 5
 # Path filters with at most this many matching files are pushed into the query.
@@ -102,32 +123,43 @@ def preview_of(text: str, symbol: str | None, language: str | None = None) -> st
 
 
 def to_hit(chunk: StoredChunk, score: float) -> Hit:
+    """A chunk as a hit: its definition's lines and signature when it is (part of) one."""
+    start, end = chunk.definition_lines
     return Hit(
         path=chunk.path,
-        start_line=chunk.start_line,
-        end_line=chunk.end_line,
+        start_line=start,
+        end_line=end,
         score=round(float(score), 4),
         language=chunk.language,
         symbol=chunk.symbol,
         kind=chunk.kind,
-        preview=preview_of(chunk.text, chunk.symbol, chunk.language),
+        preview=_clip(chunk.signature)
+        if chunk.signature
+        else preview_of(chunk.text, chunk.symbol, chunk.language),
     )
 
 
+def _clip(line: str) -> str:
+    return line if len(line) <= PREVIEW_CHARS else line[: PREVIEW_CHARS - 1] + "…"
+
+
 def fuse(
-    dense: Sequence[StoredChunk], lexical: Sequence[StoredChunk], lexical_weight: float = LEXICAL_WEIGHT
+    dense: Sequence[StoredChunk],
+    lexical: Sequence[StoredChunk],
+    lexical_weight: float = LEXICAL_WEIGHT,
+    names: Sequence[StoredChunk] = (),
+    names_weight: float = NAMES_WEIGHT,
 ) -> list[tuple[StoredChunk, float]]:
-    """Weighted sum of dense cosine similarity and max-normalised BM25."""
+    """Weighted sum of dense cosine similarity and the lexical score (BM25 over the
+    text, plus `names_weight` times BM25 over the definitions' names, max-normalised)."""
     by_id: dict[str, StoredChunk] = {}
     dense_score: dict[str, float] = {}
-    lexical_score: dict[str, float] = {}
     for c in dense:
         by_id.setdefault(c.id, c)
         dense_score[c.id] = max(0.0, c.score)
-    best = max((c.score for c in lexical), default=0.0)
-    for c in lexical:
+    lexical_score = lexical_scores(lexical, names, names_weight)
+    for c in (*lexical, *names):
         by_id.setdefault(c.id, c)
-        lexical_score[c.id] = c.score / best if best > 0 else 0.0
     # A chunk found only lexically has no dense similarity at hand; the weakest dense
     # score retrieved is a fair (slightly generous) stand-in.
     floor = min(dense_score.values(), default=0.0)
@@ -142,34 +174,150 @@ def fuse(
     return fused
 
 
-def merge_adjacent(ranked: Sequence[tuple[StoredChunk, float]]) -> list[tuple[StoredChunk, float]]:
-    """Pieces of one definition (an oversized function split in parts) that both rank
-    become one hit spanning them, at the better score; overlapping chunks likewise."""
-    kept: list[tuple[StoredChunk, float]] = []
+def lexical_scores(
+    lexical: Sequence[StoredChunk], names: Sequence[StoredChunk], names_weight: float
+) -> dict[str, float]:
+    """BM25 over the text plus `names_weight` times BM25 over the names, per chunk id,
+    divided by the best: a definition whose name the query spells gains on one that
+    only mentions the words somewhere in its body."""
+    raw: dict[str, float] = {}
+    for c in lexical:
+        raw[c.id] = raw.get(c.id, 0.0) + c.score
+    for c in names:
+        raw[c.id] = raw.get(c.id, 0.0) + names_weight * c.score
+    best = max(raw.values(), default=0.0)
+    return {cid: (score / best if best > 0 else 0.0) for cid, score in raw.items()}
+
+
+# An identifier-shaped query: `parseDuration`, `wrap_text`, `Foo.bar`, `fmt::Display`.
+_IDENTIFIER_QUERY = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|::|#)[A-Za-z_$][\w$]*)*$")
+_WORDS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Words of import statements that name no module.
+_IMPORT_KEYWORDS = frozenset(
+    [
+        "import",
+        "from",
+        "as",
+        "require",
+        "const",
+        "let",
+        "var",
+        "use",
+        "include",
+        "using",
+        "package",
+        "extern",
+        "crate",
+        "static",
+        "type",
+    ]
+)
+
+
+def is_code_definition(chunk: StoredChunk) -> bool:
+    """Whether a chunk is (part of) a function or method: what a query about behaviour is
+    after. Blocks of statements, imports, Markdown sections, text windows and the rest of
+    a type (a class's header and fields, a struct, an impl block) weigh less."""
+    return bool(chunk.symbol) and chunk.kind in CODE_KINDS
+
+
+def named_definition(query: str, chunk: StoredChunk) -> bool:
+    """Whether an identifier-shaped query is the name of the definition the chunk is
+    (part of): `load`, `JsonStore.load` or `jsonstore.load` for `JsonStore.load`."""
+    query = query.strip()
+    if not chunk.symbol or not _IDENTIFIER_QUERY.match(query):
+        return False
+    wanted = query.replace("::", ".").replace("#", ".").lower()
+    symbol = chunk.symbol.lower()
+    return symbol == wanted or symbol.endswith("." + wanted)
+
+
+def names_a_module(query: str, chunk: StoredChunk) -> bool:
+    """Whether the query names one of the modules an import block imports."""
+    imported = {w.lower() for w in _WORDS.findall(chunk.text)} - _IMPORT_KEYWORDS
+    return any(w.lower() in imported for w in _WORDS.findall(query))
+
+
+@dataclass
+class _Entry:
+    """One definition (or block) in a result list: its best chunk and score."""
+
+    chunk: StoredChunk
+    score: float
+    declared: list[Span] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.chunk.path, *self.chunk.definition_lines)
+
+
+def collapse(ranked: Sequence[tuple[StoredChunk, float]]) -> list[_Entry]:
+    """One entry per definition: pieces of one split function (adjacent or not) become
+    one, at the best piece's score. Input and output are best first."""
+    entries: dict[tuple[str, int, int], _Entry] = {}
     for chunk, score in ranked:
-        for i, (other, other_score) in enumerate(kept):
-            if other.path != chunk.path:
-                continue
-            overlaps = chunk.start_line <= other.end_line and other.start_line <= chunk.end_line
-            adjacent = chunk.start_line == other.end_line + 1 or other.start_line == chunk.end_line + 1
-            if overlaps or (adjacent and chunk.symbol and chunk.symbol == other.symbol):
-                first, second = (other, chunk) if other.start_line <= chunk.start_line else (chunk, other)
-                merged = StoredChunk(
-                    id=other.id,
-                    path=other.path,
-                    language=other.language,
-                    symbol=other.symbol or chunk.symbol,
-                    kind=other.kind or chunk.kind,
-                    start_line=min(other.start_line, chunk.start_line),
-                    end_line=max(other.end_line, chunk.end_line),
-                    text=first.text if overlaps else first.text + "\n" + second.text,
-                    score=other_score,
-                )
-                kept[i] = (merged, max(other_score, score))
-                break
-        else:
-            kept.append((chunk, score))
-    return kept
+        entry = _Entry(chunk, score)
+        if entry.key not in entries:
+            entries[entry.key] = entry
+    return sorted(entries.values(), key=lambda e: e.score, reverse=True)
+
+
+def _stem(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    for suffix in (".d.ts", ".d.mts", ".d.cts"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name.rsplit(".", 1)[0]
+
+
+def _implementation(declaration: StoredChunk, candidates: Sequence[StoredChunk]) -> StoredChunk | None:
+    """The implementation of a declaration's symbol among `candidates` (best first): one
+    in a file of the same name (`more.pyi` -> `more.py`) when there is one."""
+    same = [c for c in candidates if not c.declaration and c.symbol == declaration.symbol]
+    if not same:
+        return None
+    stem = _stem(declaration.path)
+    return next((c for c in same if _stem(c.path) == stem), same[0])
+
+
+def fold_declarations(
+    entries: list[_Entry], lookup: Callable[[list[str]], list[StoredChunk]], window: int
+) -> list[_Entry]:
+    """A declaration never outranks the implementation of its symbol: among the first
+    `window` entries, each declaration is folded into its implementation's entry (which
+    takes the better score and lists where else it is declared). The implementation is
+    found among the entries, else by `lookup` (the store, by symbol); a declaration with
+    no implementation anywhere (a stub-only package) keeps its place."""
+    wanted = [e.chunk.symbol for e in entries[:window] if e.chunk.declaration and e.chunk.symbol]
+    if not wanted:
+        return entries
+    found = lookup(sorted(set(wanted)))
+    out = list(entries)
+    for entry in entries[:window]:
+        chunk = entry.chunk
+        if not chunk.declaration or not chunk.symbol:
+            continue
+        impl = _implementation(chunk, [e.chunk for e in out if e is not entry])
+        if impl is None:
+            impl = _implementation(chunk, found)
+        if impl is None:
+            continue
+        target = next((e for e in out if e.key == (impl.path, *impl.definition_lines)), None)
+        if target is None:
+            target = _Entry(impl, entry.score)
+            out.append(target)
+        target.score = max(target.score, entry.score)
+        target.declared.append(Span(chunk.path, *chunk.definition_lines))
+        target.declared.extend(entry.declared)
+        out.remove(entry)
+    out.sort(key=lambda e: e.score, reverse=True)
+    return out
+
+
+def demote_imports(entries: list[_Entry], query: str) -> list[_Entry]:
+    """Import blocks go after everything else unless the query names a module they import."""
+    kept = [e for e in entries if e.chunk.kind != IMPORTS or names_a_module(query, e.chunk)]
+    return kept + [e for e in entries if e.chunk.kind == IMPORTS and e not in kept]
 
 
 class PathFilter:
@@ -221,7 +369,11 @@ class ChunkSource(Protocol):
         self, vector: np.ndarray, limit: int, where: str | None = None
     ) -> list[StoredChunk]: ...
 
-    def text_search(self, text: str, limit: int, where: str | None = None) -> list[StoredChunk]: ...
+    def text_search(
+        self, text: str, limit: int, where: str | None = None, column: str = FTS_COLUMN
+    ) -> list[StoredChunk]: ...
+
+    def definitions_named(self, symbols: Sequence[str], where: str | None = None) -> list[StoredChunk]: ...
 
     def all_paths(self) -> list[str]: ...
 
@@ -244,7 +396,11 @@ class Searcher:
         self.embedder = embedder
         self.unavailable = unavailable
         self.reranker = reranker
+        # The ranking's weights (docs/benchmarks.md: chosen leave-one-corpus-out); eval
+        # sets them to measure others.
         self.lexical_weight = LEXICAL_WEIGHT
+        self.names_weight = NAMES_WEIGHT
+        self.block_weight = BLOCK_WEIGHT
 
     def search(self, request: SearchRequest) -> SearchResult:
         check_request(request)
@@ -255,18 +411,26 @@ class Searcher:
         if self.reranker is not None:
             fetch = max(fetch, self.reranker.candidates * 2)
         mode, degraded = request.mode, None
-        # In hybrid mode the full-text query runs beside the query embedding and the
-        # vector search: it then costs nothing on top (at 100,000 chunks, 5 ms of a
+        query = request.query
+
+        # In hybrid mode the full-text queries run beside the query embedding and the
+        # vector search: they then cost nothing on top (at 100,000 chunks, 5 ms of a
         # 38 ms sequential search). LanceDB and torch release the GIL while they work.
-        lexical_job: _Background[list[StoredChunk]] | None = None
+        def full_text() -> tuple[list[StoredChunk], list[StoredChunk]]:
+            return (
+                self.store.text_search(query, fetch, where),
+                self.store.text_search(query, fetch, where, column=NAMES_COLUMN),
+            )
+
+        lexical_job: _Background[tuple[list[StoredChunk], list[StoredChunk]]] | None = None
         if mode == "hybrid":
-            lexical_job = _Background(lambda: self.store.text_search(request.query, fetch, where))
+            lexical_job = _Background(full_text)
         dense: list[StoredChunk] = []
         if mode in ("semantic", "hybrid"):
             try:
                 if self.embedder is None:
                     raise EmbedderUnavailable(self.unavailable or "no embedding model is loaded")
-                vector = self.embedder.embed_query(request.query)
+                vector = self.embedder.embed_query(query)
                 dense = self.store.vector_search(vector, fetch, where)
             except EmbedderError as exc:
                 # The model is down (a dead SGLang server, no network for Voyage):
@@ -275,61 +439,104 @@ class Searcher:
                 log.warning("%s", degraded)
                 mode = "lexical"
         lexical: list[StoredChunk] = []
+        names: list[StoredChunk] = []
         if lexical_job is not None:
-            lexical = lexical_job.result()
+            lexical, names = lexical_job.result()
         elif mode == "lexical":
-            lexical = self.store.text_search(request.query, fetch, where)
+            lexical, names = full_text()
         if mode == "semantic":
             ranked = [(c, c.score) for c in dense]
         elif mode == "lexical":
-            best = max((c.score for c in lexical), default=1.0) or 1.0
-            ranked = [(c, c.score / best) for c in lexical]
+            scores = lexical_scores(lexical, names, self.names_weight)
+            seen = {c.id: c for c in (*lexical, *names)}
+            ranked = sorted(((seen[i], s) for i, s in scores.items()), key=lambda p: p[1], reverse=True)
         else:
-            ranked = fuse(dense, lexical, self.lexical_weight)
+            ranked = fuse(dense, lexical, self.lexical_weight, names, self.names_weight)
         if post_filter is not None:
             ranked = [(c, s) for c, s in ranked if post_filter(c.path)]
-        merged = merge_adjacent(ranked)
+        merged = self._rank(query, ranked, mode, limit, where, post_filter)
         reranked = False
         if self.reranker is not None and merged:
-            merged, note = self._rerank(request.query, merged)
+            merged, note = self._rerank(query, merged)
             reranked = note is None
             if note:
                 degraded = f"{degraded}; {note}" if degraded else note
-        return SearchResult([to_hit(c, s) for c, s in merged[:limit]], mode, degraded, reranked=reranked)
+        return SearchResult([self._hit(e) for e in merged[:limit]], mode, degraded, reranked=reranked)
 
-    def _rerank(
-        self, query: str, ranked: list[tuple[StoredChunk, float]]
-    ) -> tuple[list[tuple[StoredChunk, float]], str | None]:
+    def _rank(
+        self,
+        query: str,
+        ranked: list[tuple[StoredChunk, float]],
+        mode: str,
+        limit: int,
+        where: str | None,
+        post_filter: PathFilter | None,
+    ) -> list[_Entry]:
+        """Scores per chunk to a result list that ranks definitions as users expect:
+        blocks weigh less than definitions, the definition an identifier-shaped query
+        names comes first (not in semantic mode, which ranks by meaning alone), one
+        entry per definition, declarations folded into their implementations, import
+        blocks last unless the query names what they import."""
+        weighted = []
+        for chunk, score in ranked:
+            if not is_code_definition(chunk):
+                score *= self.block_weight
+            if mode != "semantic" and named_definition(query, chunk):
+                score += 1.0  # above every score fusion gives (at most 1)
+            weighted.append((chunk, score))
+        weighted.sort(key=lambda pair: pair[1], reverse=True)
+
+        def lookup(symbols: list[str]) -> list[StoredChunk]:
+            found = self.store.definitions_named(symbols, where)
+            return [c for c in found if post_filter is None or post_filter(c.path)]
+
+        entries = fold_declarations(collapse(weighted), lookup, window=max(limit * 2, 20))
+        return demote_imports(entries, query)
+
+    @staticmethod
+    def _hit(entry: _Entry) -> Hit:
+        hit = to_hit(entry.chunk, entry.score)
+        hit.also_declared_in = sorted(set(entry.declared), key=lambda s: (s.path, s.start_line))
+        return hit
+
+    def _rerank(self, query: str, ranked: list[_Entry]) -> tuple[list[_Entry], str | None]:
         """The top candidates in the reranker's order (its scores), the rest after them;
         when the reranker is down or over its budget, the first-stage order and why."""
         assert self.reranker is not None
         top, rest = ranked[: self.reranker.candidates], ranked[self.reranker.candidates :]
         try:
-            scores = self.reranker.rerank(query, [c.text for c, _ in top])
+            scores = self.reranker.rerank(query, [e.chunk.text for e in top])
         except RerankerError as exc:
             log.warning("not reranked: %s", exc)
             return ranked, f"not reranked ({exc}); showing first-stage order"
         order = sorted(range(len(top)), key=lambda i: scores[i], reverse=True)
-        return [(top[i][0], scores[i]) for i in order] + rest, None
+        reordered = []
+        for i in order:
+            top[i].score = scores[i]
+            reordered.append(top[i])
+        return reordered + rest, None
 
     def related(self, path: str, line: int, limit: int = 5) -> list[Hit]:
-        """Code most similar to the chunk holding `path:line`, that chunk itself excluded."""
+        """Code most similar to the chunk holding `path:line`: neither the definition
+        that chunk is (part of), nor declarations of the same symbol, nor import blocks."""
         found = self.store.chunk_at(path, line)
         if found is None:
             return []
         chunk, vector = found
         if vector is None or not np.any(vector):
             return []  # not embedded yet, or nothing to compare (an import block)
-        candidates = self.store.vector_search(vector, (limit + 1) * OVERFETCH)
+        first, last = chunk.definition_lines
+        candidates = self.store.vector_search(vector, (limit + 1) * OVERFETCH * 2)
         ranked = [
-            (c, c.score)
+            (c, c.score * (1.0 if is_code_definition(c) else self.block_weight))
             for c in candidates
             if c.id != chunk.id
-            and not (
-                c.path == chunk.path and c.start_line <= chunk.end_line and chunk.start_line <= c.end_line
-            )
+            and c.kind != IMPORTS
+            and not (c.path == chunk.path and c.start_line <= last and first <= c.end_line)
+            and not (chunk.symbol and c.symbol == chunk.symbol and (c.declaration or chunk.declaration))
         ]
-        return [to_hit(c, s) for c, s in merge_adjacent(ranked)[:limit]]
+        ranked.sort(key=lambda pair: pair[1], reverse=True)
+        return [self._hit(e) for e in collapse(ranked)[:limit]]
 
     def _where(
         self, languages: Sequence[str], path_filter: PathFilter

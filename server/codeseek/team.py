@@ -42,7 +42,7 @@ from codeseek.config import Config
 from codeseek.errors import StoreConflict, StoreError, StoreUnreachable
 from codeseek.model import TeamStatus
 from codeseek.store.errors import short
-from codeseek.store.lance import IndexStore
+from codeseek.store.lance import FTS_COLUMN, IndexStore
 from codeseek.store.location import mask_uri, storage_options
 from codeseek.store.schema import FileRecord, StoredChunk, sql_in
 
@@ -406,13 +406,25 @@ class TeamSource:
         local = self._overlay(lambda w: self.overlay.vector_search(vector, limit, w), where)
         return self._merge(shared, local, limit)
 
-    def text_search(self, text: str, limit: int, where: str | None = None) -> list[StoredChunk]:
+    def text_search(
+        self, text: str, limit: int, where: str | None = None, column: str = FTS_COLUMN
+    ) -> list[StoredChunk]:
         shared_where = self._shared_where(where)
         shared = self._shared(
-            "searching the shared index", lambda: self.team.shared.text_search(text, limit, shared_where)
+            "searching the shared index",
+            lambda: self.team.shared.text_search(text, limit, shared_where, column=column),
         )
-        local = self._overlay(lambda w: self.overlay.text_search(text, limit, w), where)
+        local = self._overlay(lambda w: self.overlay.text_search(text, limit, w, column=column), where)
         return self._merge(shared, local, limit)
+
+    def definitions_named(self, symbols: Sequence[str], where: str | None = None) -> list[StoredChunk]:
+        shared = self._shared(
+            "reading the shared index",
+            lambda: self.team.shared.definitions_named(symbols, self._shared_where(where)),
+        )
+        local = self._overlay(lambda w: self.overlay.definitions_named(symbols, w), where)
+        # In file order, as a single index gives them: the first is the one folded into.
+        return sorted(shared + local, key=lambda c: (c.path, c.start_line))
 
     def all_paths(self) -> list[str]:
         return sorted((set(self.files) - self.hidden) | self.owned)

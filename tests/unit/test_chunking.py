@@ -30,7 +30,9 @@ def outline(chunks: list[Chunk]) -> list[tuple[int, int, str | None, str | None]
 def test_python_outline_methods_decorators_and_blocks() -> None:
     chunks = chunks_of("store.py")
     assert outline(chunks) == [
-        (1, 12, "block", None),
+        (1, 2, "block", None),
+        (3, 8, "imports", None),  # imports are a block of their own
+        (9, 12, "block", None),
         (13, 16, "class", "StoreError"),
         (17, 21, "class", "JsonStore"),
         (22, 25, "method", "JsonStore.__init__"),
@@ -50,13 +52,17 @@ def test_python_outline_methods_decorators_and_blocks() -> None:
     assert header.context == ""
     # The section comment between two definitions introduces the second.
     assert by_symbol(chunks, "atomic_write").text.startswith("# Helpers used by the command line.")
-    # Imports and constants are one block, not one chunk each.
-    assert "import json" in chunks[0].text and "MAX_KEYS = 10_000" in chunks[0].text
+    # Imports are one block (without a vector), constants another, not one chunk each.
+    assert "import json" in chunks[1].text and "from pathlib import Path" in chunks[1].text
+    assert not chunks[1].dense and chunks[0].dense and chunks[2].dense
+    assert "DEFAULT_PATH" in chunks[2].text and "MAX_KEYS = 10_000" in chunks[2].text
 
 
 def test_go_receivers_and_doc_comments() -> None:
     chunks = chunks_of("server.go")
     assert outline(chunks)[1:] == [
+        (4, 8, "imports", None),
+        (9, 10, "block", None),
         (11, 16, "struct", "Server"),
         (17, 21, "interface", "Handler"),
         (22, 26, "function", "NewServer"),
@@ -310,7 +316,7 @@ def test_neighbouring_statements_merge_into_blocks_up_to_the_budget() -> None:
 def test_crlf_and_missing_trailing_newline() -> None:
     text = "import os\r\n\r\ndef f():\r\n    return 1\r\n\r\ndef g():\r\n    return 2"
     chunks = chunk_file("crlf.py", text)
-    assert outline(chunks) == [(1, 2, "block", None), (3, 5, "function", "f"), (6, 7, "function", "g")]
+    assert outline(chunks) == [(1, 2, "imports", None), (3, 5, "function", "f"), (6, 7, "function", "g")]
     assert chunks[1].text == "def f():\n    return 1\n"
     assert chunks[2].text == "def g():\n    return 2"
 

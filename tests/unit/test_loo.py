@@ -65,6 +65,24 @@ def test_grid_axes_combine_and_map_to_eval_arguments(loo: ModuleType, tmp_path: 
         loo.build_grid(["lexical_weight"], None)
 
 
+def test_ranking_weights_are_eval_flags_and_the_built_in_value_needs_none(
+    loo: ModuleType, tmp_path: Path
+) -> None:
+    from codeseek.search import NAMES_WEIGHT
+
+    grid = loo.build_grid([f"names_weight=1,{NAMES_WEIGHT:g}", "block_weight=0.5"], None)
+    assert [(s.name, s.args) for s in grid] == [
+        ("n=1 b=0.5", ("--names-weight", "1", "--block-weight", "0.5")),
+        (f"n={NAMES_WEIGHT:g} b=0.5", ("--block-weight", "0.5")),
+    ]
+    extra = tmp_path / "grid.json"
+    extra.write_text(
+        json.dumps([{"name": "w=0.2 n=1", "args": ["--names-weight", "1"], "lexical_weight": 0.2}])
+    )
+    (only,) = loo.build_grid([], str(extra))
+    assert (only.args, only.lexical_weight) == (("--names-weight", "1"), 0.2)
+
+
 def test_end_to_end_tables_and_nothing_computed_twice(
     loo: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

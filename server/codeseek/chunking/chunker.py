@@ -8,8 +8,19 @@ The shape of the result, for every file:
 * a definition over the token budget, or a class with several methods, is split at
   its members (methods, statements of a long body), recursively; every piece carries
   the enclosing signatures in `context`, so the embedder sees where the code lives;
-* small neighbouring statements (imports, constants) are merged into `block` chunks;
+* small neighbouring statements (constants, top-level code) are merged into `block`
+  chunks; imports get blocks of their own (kind `imports`), stored without a vector:
+  they say which modules a file uses, not what it does, and would otherwise compete with
+  the definitions for every query about those modules;
 * what has no grammar, or parses badly, is cut into line windows.
+
+Every chunk of a definition carries the definition's signature (the preview a user
+reads, even for a piece from the middle of a long function) and, for a function split
+in pieces, the whole function's lines (`def_start..def_end`): search returns the
+definition once. A declaration without code (a `.pyi` stub, a `.d.ts` typing, a C
+prototype, an `@overload` signature, an interface or abstract method, a body that is
+only `...`, `pass`, a docstring or `raise NotImplementedError`) says so
+(`declaration`), so search can rank the implementation of the same symbol above it.
 
 Rows are 0-based inside this module and 1-based on `Chunk`.
 """
@@ -69,6 +80,36 @@ _MAX_SIGNATURE_CHARS = 200
 _C_AGGREGATES = frozenset({"struct_specifier", "union_specifier", "enum_specifier", "class_specifier"})
 _ATTRIBUTE_PREFIXES = ("@", "#[", "[")
 _GENERIC_ARGS = re.compile(r"<[^<>]*(?:<[^<>]*>[^<>]*)*>|\[[^\[\]]*\]")
+# Files that hold declarations only: type stubs and TypeScript typings.
+_DECLARATION_SUFFIXES = (".pyi", ".d.ts", ".d.mts", ".d.cts")
+# Definitions that are signatures without code, whatever file they are in.
+_SIGNATURE_NODES = frozenset(
+    {"function_signature", "method_signature", "abstract_method_signature", "function_signature_item"}
+)
+# Statements that import other modules, per language: they get blocks of their own.
+_IMPORT_NODES: dict[str, frozenset[str]] = {
+    "python": frozenset({"import_statement", "import_from_statement", "future_import_statement"}),
+    "javascript": frozenset({"import_statement"}),
+    "typescript": frozenset({"import_statement", "import_alias"}),
+    "tsx": frozenset({"import_statement", "import_alias"}),
+    "go": frozenset({"import_declaration"}),
+    "rust": frozenset({"use_declaration", "extern_crate_declaration"}),
+    "java": frozenset({"import_declaration"}),
+    "c": frozenset({"preproc_include"}),
+    "cpp": frozenset({"preproc_include", "using_declaration"}),
+    "csharp": frozenset({"using_directive"}),
+    "php": frozenset({"namespace_use_declaration"}),
+    "kotlin": frozenset({"import_list", "import_header"}),
+    "swift": frozenset({"import_declaration"}),
+    "scala": frozenset({"import_declaration"}),
+}
+# `const fs = require('fs')`: an import in CommonJS.
+_REQUIRE = re.compile(r"^(?:const|let|var)\s+[\w${}\s,:]+=\s*require\(\s*['\"][^'\"]+['\"]\s*\)[\w.]*;?$")
+# A block with fewer words than this is not worth a vector (`package cobra`, `"use strict";`, `}`).
+_TRIVIAL_WORDS = 3
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_JS_NAME = re.compile(r"^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*$")
+_C_NAME = re.compile(r"^[A-Za-z_~][\w:~]*$")
 
 
 def chunk_file(
@@ -210,6 +251,12 @@ class _Scope:
     piece_kind: str = "block"
     piece_symbol: str | None = None
     depth: int = 0
+    # What pieces of a split definition carry: its signature, its rows (functions only:
+    # a class's pieces are its members, each found on its own) and whether it has code.
+    piece_signature: str | None = None
+    piece_rows: tuple[int, int] | None = None
+    piece_declaration: bool = False
+    piece_dense: bool = True
 
     @staticmethod
     def top() -> _Scope:
@@ -232,6 +279,7 @@ class _Item:
     node: tree_sitter.Node
     definition: _Definition | None = None
     is_comment: bool = False
+    is_import: bool = False
 
 
 @dataclass
@@ -271,6 +319,7 @@ class _Source:
         for cost in self.line_tokens:
             self._prefix.append(self._prefix[-1] + cost)
         self._header_tokens: dict[tuple[str, ...], int] = {}
+        self.declaration_file = path.lower().endswith(_DECLARATION_SUFFIXES)
 
     def tokens(self, start: int, end: int) -> int:
         return self._prefix[end + 1] - self._prefix[start]
@@ -293,17 +342,51 @@ class _Source:
         return context
 
     def chunk(
-        self, start: int, end: int, kind: str | None, symbol: str | None, context: tuple[str, ...]
+        self,
+        start: int,
+        end: int,
+        kind: str | None,
+        symbol: str | None,
+        context: tuple[str, ...],
+        *,
+        signature: str | None = None,
+        rows: tuple[int, int] | None = None,
+        declaration: bool = False,
+        dense: bool = True,
     ) -> Chunk:
+        text = "\n".join(self.lines[start : end + 1])
+        if symbol is None and dense and len(_WORD.findall(text)) < _TRIVIAL_WORDS:
+            dense = False  # a stray `}` or `package foo`: found by its words, no vector
+        first, last = rows if rows is not None else (start, end)
         return Chunk(
             path=self.path,
             language=self.language,
             start_line=start + 1,
             end_line=end + 1,
-            text="\n".join(self.lines[start : end + 1]),
+            text=text,
             symbol=symbol,
             kind=kind,
             context="\n".join(context),
+            signature=signature,
+            def_start=first + 1,
+            def_end=last + 1,
+            declaration=declaration or self.declaration_file,
+            dense=dense,
+        )
+
+    def piece(self, start: int, end: int, scope: _Scope, context: tuple[str, ...]) -> Chunk:
+        """A chunk that is not a definition of its own: a block of statements, or a piece
+        of the definition the scope is in."""
+        return self.chunk(
+            start,
+            end,
+            scope.piece_kind,
+            scope.piece_symbol,
+            context,
+            signature=scope.piece_signature,
+            rows=scope.piece_rows,
+            declaration=scope.piece_declaration,
+            dense=scope.piece_dense,
         )
 
     def windows(
@@ -312,9 +395,17 @@ class _Source:
         context = scope.context if context is None else context
         budget = self.budget(context)
         return [
-            self.chunk(s, e, scope.piece_kind, scope.piece_symbol, context)
+            self.piece(s, e, scope, context)
             for s, e in window_ranges(self.lines, self.line_tokens, start, end, budget)
         ]
+
+    def trimmed(self, start: int, end: int) -> tuple[int, int]:
+        """Rows `start..end` without the blank lines at either end."""
+        while start < end and not self.lines[start].strip():
+            start += 1
+        while end > start and not self.lines[end].strip():
+            end -= 1
+        return start, end
 
 
 class _TreeChunker:
@@ -359,12 +450,14 @@ class _TreeChunker:
             definition = group.definition
             if definition is not None and not group.is_header:
                 chunks.extend(self._definition(group, definition, scope))
-            elif source.fits(group.start, group.end, context):
-                chunks.append(
-                    source.chunk(group.start, group.end, scope.piece_kind, scope.piece_symbol, context)
-                )
+                continue
+            group_scope = scope
+            if scope.piece_symbol is None and _imports_only(group.items):
+                group_scope = dataclasses.replace(scope, piece_kind="imports", piece_dense=False)
+            if source.fits(group.start, group.end, context):
+                chunks.append(source.piece(group.start, group.end, group_scope, context))
             else:
-                chunks.extend(self._oversized_statements(group, scope, context))
+                chunks.extend(self._oversized_statements(group, group_scope, context))
         return chunks
 
     def _items(self, members: Sequence[tree_sitter.Node], start: int, end: int) -> list[_Item]:
@@ -385,8 +478,19 @@ class _TreeChunker:
             is_comment = definition is None and (
                 node.type in self.spec.comments or node.type in self.spec.attributes
             )
-            items.append(_Item(row, last, node, definition, is_comment))
+            is_import = definition is None and not is_comment and self._is_import(node)
+            items.append(_Item(row, last, node, definition, is_comment, is_import))
         return self._attach_leading_comments(items)
+
+    def _is_import(self, node: tree_sitter.Node) -> bool:
+        if node.type in _IMPORT_NODES.get(self.language, ()):
+            return True
+        if self.language in ("javascript", "typescript", "tsx") and node.type in (
+            "lexical_declaration",
+            "variable_declaration",
+        ):
+            return bool(_REQUIRE.match(" ".join(self.text(node).split())))
+        return False
 
     def _attach_leading_comments(self, items: list[_Item]) -> list[_Item]:
         """Doc comments, attributes and section comments go with the definition below.
@@ -441,7 +545,12 @@ class _TreeChunker:
                 prev.end = max(prev.end, item.end)
                 prev.items.append(item)
                 continue
-            if item.definition is None and prev is not None and prev.definition is None:
+            if (
+                item.definition is None
+                and prev is not None
+                and prev.definition is None
+                and _may_share_block(prev.items, item, prev.is_header)
+            ):
                 budget = source.budget(header_context if prev.is_header else scope.context)
                 if source.tokens(prev.start, item.end) <= budget:
                     prev.end = item.end
@@ -466,14 +575,24 @@ class _TreeChunker:
         if kind in _FUNCTION_KINDS and scope.owner_kind in _METHOD_OWNERS:
             kind = "method"
         symbol = self._qualified(scope, definition)
-        if source.fits(group.start, group.end, scope.context) and not self._wants_split(definition, 0):
-            return [source.chunk(group.start, group.end, kind, symbol, scope.context)]
-        if scope.depth >= _MAX_DEPTH:
-            return self._windows_for(group, scope, kind, symbol)
         body = self._body(definition)
-        members = self._members(definition, body) if body is not None else []
         signature_end = self._signature_end(definition, body)
         signature = self._signature(definition.node.start_point.row, signature_end)
+        declaration = self._is_declaration(definition, body)
+        rows = source.trimmed(group.start, group.end)
+        if source.fits(group.start, group.end, scope.context) and not self._wants_split(definition, 0):
+            return [
+                source.chunk(
+                    group.start,
+                    group.end,
+                    kind,
+                    symbol,
+                    scope.context,
+                    signature=signature,
+                    rows=rows,
+                    declaration=declaration,
+                )
+            ]
         inner = _Scope(
             qualifier=(*scope.qualifier, definition.name) if kind != "section" else scope.qualifier,
             context=source.fit_context((*scope.context, signature)),
@@ -481,24 +600,26 @@ class _TreeChunker:
             piece_kind=kind,
             piece_symbol=symbol,
             depth=scope.depth + 1,
+            piece_signature=signature,
+            # A container's pieces are its members (found on their own); a function's
+            # pieces are the function, returned once with its whole range.
+            piece_rows=rows if kind not in CONTAINER_KINDS else None,
+            piece_declaration=declaration,
         )
+        if scope.depth >= _MAX_DEPTH:
+            return self._windows_for(group, scope, inner, scope.context)
+        members = self._members(definition, body) if body is not None else []
         members = [m for m in members if m.start_point.row > signature_end or _end_row(m) > signature_end]
         if not members:
-            return self._windows_for(group, scope, kind, symbol, inner.context)
+            return self._windows_for(group, scope, inner, inner.context)
         return self._scope(members, group.start, group.end, inner, signature_end, scope.context)
 
     def _windows_for(
-        self,
-        group: _Group,
-        scope: _Scope,
-        kind: str,
-        symbol: str | None,
-        inner_context: tuple[str, ...] | None = None,
+        self, group: _Group, scope: _Scope, inner: _Scope, later_context: tuple[str, ...]
     ) -> list[Chunk]:
         """Line windows over a definition that has no members to split at: the first
         window holds the signature; the others carry it in their context."""
         source = self.source
-        later_context = scope.context if inner_context is None else inner_context
         ranges = window_ranges(
             source.lines,
             source.line_tokens,
@@ -506,9 +627,32 @@ class _TreeChunker:
             group.end,
             source.budget(later_context),
         )
-        chunks = [source.chunk(ranges[0][0], ranges[0][1], kind, symbol, scope.context)]
-        chunks.extend(source.chunk(s, e, kind, symbol, later_context) for s, e in ranges[1:])
+        chunks = [source.piece(ranges[0][0], ranges[0][1], inner, scope.context)]
+        chunks.extend(source.piece(s, e, inner, later_context) for s, e in ranges[1:])
         return chunks
+
+    def _is_declaration(self, definition: _Definition, body: tree_sitter.Node | None) -> bool:
+        """Whether a definition is a signature without code: see the module's docstring."""
+        node = definition.node
+        if self.source.declaration_file or node.type in _SIGNATURE_NODES:
+            return True
+        if definition.kind not in _FUNCTION_KINDS:
+            return False
+        language = self.language
+        if language in ("c", "cpp"):
+            return node.type in ("declaration", "field_declaration")
+        if language == "java":
+            return node.type == "method_declaration" and node.child_by_field_name("body") is None
+        if language == "python":
+            parent = node.parent
+            if parent is not None and parent.type == "decorated_definition":
+                for decorator in parent.named_children:
+                    if decorator.type == "decorator":
+                        name = self.text(decorator).lstrip("@").strip().split("(")[0]
+                        if name.rsplit(".", 1)[-1] == "overload":
+                            return True
+            return body is not None and _trivial_python_body(body, self.text)
+        return False
 
     def _oversized_statements(self, group: _Group, scope: _Scope, context: tuple[str, ...]) -> list[Chunk]:
         """A statement (or header piece) over budget: split at its children, else windows."""
@@ -571,7 +715,10 @@ class _TreeChunker:
         return _Definition(node, kind, name) if name else None
 
     def _bound_function(self, node: tree_sitter.Node) -> _Definition | None:
-        """`const handler = async (req) => {...}`, `local join = function(t) ... end`."""
+        """`const handler = async (req) => {...}`, `local join = function(t) ... end`,
+        `exports.parse = function (str) {...}`."""
+        if node.type == "expression_statement":
+            return self._assigned_function(node)
         names: list[str] = []
         has_function = False
         stack = [node]
@@ -590,6 +737,28 @@ class _TreeChunker:
         if has_function and len(names) == 1:
             return _Definition(node, "function", _dotted(names[0]))
         return None
+
+    def _assigned_function(self, node: tree_sitter.Node) -> _Definition | None:
+        """A function assigned to a property: `module.exports.parse = function ...`,
+        `exports.parse = ...`, `app.use = function use(fn) {...}`,
+        `Router.prototype.route = function (path) {...}` (named `Router.route`)."""
+        if node.named_child_count != 1:
+            return None
+        assignment = node.named_children[0]
+        if assignment.type != "assignment_expression":
+            return None
+        value = assignment.child_by_field_name("right")
+        target = assignment.child_by_field_name("left")
+        if value is None or target is None or value.type not in self.spec.function_values:
+            return None
+        name = self.text(target).replace(".prototype.", ".")
+        for prefix in ("module.exports.", "exports."):
+            name = name.removeprefix(prefix)
+        if name == "module.exports":  # `module.exports = function createApplication() {...}`
+            name = self.text(value.child_by_field_name("name")) or name
+        if not _JS_NAME.match(name):
+            return None  # `a[b] = function`, `x.y().z = ...`: no name to find it by
+        return _Definition(node, "function", name)
 
     def _refine(self, node: tree_sitter.Node, kind: str) -> tuple[str, str] | None:
         """The definition's precise kind and its name, language by language."""
@@ -614,6 +783,13 @@ class _TreeChunker:
         elif language in ("c", "cpp"):
             if node_type == "function_definition":
                 return kind, _dotted(self._c_function_name(node))
+            if node_type == "declaration":
+                # A prototype (`int parse(const char *s);`) declares a function; any
+                # other declaration (`int count = 0;`) is a plain statement.
+                prototype = self._c_function_name(node)
+                if not prototype or not _C_NAME.match(prototype):
+                    return None
+                return kind, _dotted(prototype)
             if node_type == "type_definition":
                 inner = node.child_by_field_name("type")
                 if inner is None or inner.child_by_field_name("body") is None:
@@ -813,6 +989,37 @@ class _TreeChunker:
             and parent.type == "export_statement"
             and any(child.type == "default" for child in parent.children)
         )
+
+
+def _imports_only(items: Sequence[_Item]) -> bool:
+    """Whether a group is imports (and the comments among them), nothing else."""
+    return any(i.is_import for i in items) and all(i.is_import or i.is_comment for i in items)
+
+
+def _may_share_block(items: Sequence[_Item], item: _Item, is_header: bool) -> bool:
+    """Imports and other statements never share a block; comments go with either."""
+    if is_header or item.is_comment:
+        return True
+    kinds = {i.is_import for i in items if not i.is_comment}
+    return not kinds or kinds == {item.is_import}
+
+
+def _trivial_python_body(body: tree_sitter.Node, text: Callable[[tree_sitter.Node], str]) -> bool:
+    """A body that is only `...`, `pass`, a docstring or `raise NotImplementedError`."""
+    statements = [c for c in body.named_children if c.type != "comment"]
+    if not statements:
+        return False
+    for statement in statements:
+        if statement.type == "pass_statement":
+            continue
+        if statement.type == "expression_statement" and all(
+            c.type in ("string", "ellipsis", "concatenated_string") for c in statement.named_children
+        ):
+            continue
+        if statement.type == "raise_statement" and "NotImplementedError" in text(statement):
+            continue
+        return False
+    return True
 
 
 def _join(owner: str, name: str) -> str:

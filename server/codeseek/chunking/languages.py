@@ -227,6 +227,7 @@ _TS_DEFINITIONS = {
 _JS_FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
 _C_DEFINITIONS = {
     "function_definition": "function",
+    "declaration": "function",  # a prototype; the chunker keeps only those
     "struct_specifier": "struct",
     "union_specifier": "struct",
     "enum_specifier": "enum",
@@ -249,7 +250,9 @@ GRAMMARS: dict[str, GrammarSpec] = {
             "language",
             _JS_DEFINITIONS,
             wrappers=frozenset({"export_statement"}),
-            bindings=frozenset({"lexical_declaration", "variable_declaration"}),
+            # `exports.parse = function (...)`, `app.use = function use(...)`: CommonJS
+            # modules define their API by assignment.
+            bindings=frozenset({"lexical_declaration", "variable_declaration", "expression_statement"}),
             function_values=_JS_FUNCTION_VALUES,
         ),
         GrammarSpec(

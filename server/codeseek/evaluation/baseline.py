@@ -59,7 +59,11 @@ def find_functions(
     parser = (registry or DEFAULT_REGISTRY).parser(language)
     if parser is None:
         return []
-    types = frozenset(t for t, kind in spec.definitions.items() if kind in _FUNCTION_KINDS)
+    # C prototypes (`declaration`) are in the registry for the chunker, which keeps only
+    # the function ones; a plain peer indexes function definitions.
+    types = frozenset(
+        t for t, kind in spec.definitions.items() if kind in _FUNCTION_KINDS and t != "declaration"
+    )
     data = text.encode("utf-8", "surrogatepass")
     lines = data.split(b"\n")
     found: list[FunctionDef] = []

@@ -30,6 +30,17 @@ def run_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if any(not 0.0 <= w <= 1.0 for w in weights):
         raise UsageError("--lexical-weight must be between 0 and 1")
     modes = list(dict.fromkeys(args.mode or evaluate_module.EVAL_MODES))
+    weights_set: dict[str, float] = {}
+    names_weight = getattr(args, "names_weight", None)
+    if names_weight is not None:
+        if names_weight < 0:
+            raise UsageError("--names-weight must be at least 0")
+        weights_set["names_weight"] = names_weight
+    block_weight = getattr(args, "block_weight", None)
+    if block_weight is not None:
+        if not 0.0 <= block_weight <= 1.0:
+            raise UsageError("--block-weight must be between 0 and 1")
+        weights_set["block_weight"] = block_weight
     root = workspace_path(args.path)
     config = load_cli_config(root, args, err)
     settings = _apply_set_flags(config, getattr(args, "set", None) or [])
@@ -50,6 +61,7 @@ def run_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 limit=args.limit,
                 seed=args.seed,
                 lexical_weights=weights,
+                ranking=weights_set,
                 index_cache=index_cache,
                 settings=settings,
                 measure_latency=not getattr(args, "no_latency", False),

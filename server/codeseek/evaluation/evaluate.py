@@ -250,6 +250,7 @@ def evaluate(
     limit: int | None = None,
     seed: int = 0,
     lexical_weights: Sequence[float] = (),
+    ranking: dict[str, float] | None = None,
     index_cache: Path | None = None,
     settings: dict[str, Any] | None = None,
     measure_latency: bool = True,
@@ -259,8 +260,9 @@ def evaluate(
 
     `work_dir` (an empty temporary folder the caller removes) receives the stripped copy
     and, without `index_cache`, one store per embedder. `lexical_weights`, when given,
-    evaluates hybrid mode once per weight instead of at the built-in weight. `settings`
-    only records the config overrides the caller applied. Raises WorkspaceError when the
+    evaluates hybrid mode once per weight instead of at the built-in weight; `ranking`
+    sets other weights of the searcher (`names_weight`, `block_weight`) for every mode.
+    `settings` only records the config overrides the caller applied. Raises WorkspaceError when the
     workspace has no usable documented function."""
     say = notify or (lambda message: None)
     for mode in modes:
@@ -291,7 +293,7 @@ def evaluate(
         pairs_by_language=dict(sorted(by_language.items())),
         limit=limit,
         seed=seed,
-        settings=dict(settings or {}),
+        settings={**(settings or {}), **(ranking or {})},
         latency_measured=measure_latency,
         queries=pairs,
     )
@@ -317,6 +319,11 @@ def evaluate(
             run.files, run.chunks, run.seconds = index.files, index.chunks, index.seconds
             run.chunks_embedded = index.chunks_embedded
             searcher = service.searcher()
+            if searcher is not None:
+                for name, value in (ranking or {}).items():
+                    if not hasattr(searcher, name):
+                        raise ValueError(f"unknown ranking weight {name!r}")
+                    setattr(searcher, name, value)
         for mode in modes:
             if mode == BASELINE_MODE:
                 say(f"embedding every function once with {embedder.describe()} (the baseline)")

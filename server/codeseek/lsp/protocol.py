@@ -230,18 +230,33 @@ class LineLengths:
 
 
 def hit_json(hit: Hit, root: Path, lines: LineLengths) -> dict[str, Any]:
-    path = root / hit.path
-    return {
-        "uri": path.as_uri(),
-        "range": {
-            "start": {"line": hit.start_line - 1, "character": 0},
-            "end": {"line": hit.end_line - 1, "character": lines.end_of(path, hit.end_line)},
-        },
+    """A Hit on the wire; `alsoDeclaredIn` (LSP Locations of the declarations folded into
+    it: a `.pyi` stub, a `.d.ts` typing) only where there are some."""
+    out = {
+        **_location(root, hit.path, hit.start_line, hit.end_line, lines),
         "score": hit.score,
         "language": hit.language,
         "symbol": hit.symbol,
         "kind": hit.kind,
         "preview": hit.preview,
+    }
+    if hit.also_declared_in:
+        out["alsoDeclaredIn"] = [
+            _location(root, span.path, span.start_line, span.end_line, lines) for span in hit.also_declared_in
+        ]
+    return out
+
+
+def _location(
+    root: Path, relative: str, start_line: int, end_line: int, lines: LineLengths
+) -> dict[str, Any]:
+    path = root / relative
+    return {
+        "uri": path.as_uri(),
+        "range": {
+            "start": {"line": start_line - 1, "character": 0},
+            "end": {"line": end_line - 1, "character": lines.end_of(path, end_line)},
+        },
     }
 
 

@@ -23,6 +23,7 @@ what cannot be read there is reported, not rebuilt.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -89,6 +90,11 @@ META_TABLE = "codeseek_meta"
 # How stale a remote reader's view of a table may be: each fresh look costs a LIST request
 # (+15 to +35 ms a query against the test server), and a team index changes per publish.
 REMOTE_READ_CONSISTENCY = timedelta(seconds=5)
+
+# The definitions' names: a full-text index of their own, so a query that names a
+# definition is scored against a few words, not diluted by a long body (search.py).
+NAMES_COLUMN = "names"
+TEXT_COLUMNS = (FTS_COLUMN, NAMES_COLUMN)
 
 
 def partitions_for(rows: int) -> int:
@@ -427,22 +433,28 @@ class IndexStore:
         )
 
     def has_text_index(self) -> bool:
+        """Whether every full-text column has its index."""
         return self._read(
             "cannot list indexes",
             self.chunks_name,
-            lambda t: any(FTS_COLUMN in idx.columns for idx in t.list_indices()),
+            lambda t: set(TEXT_COLUMNS) <= _text_indexed(t),
             False,
         )
 
-    def text_search(self, text: str, limit: int, where: str | None = None) -> list[StoredChunk]:
-        """BM25 over the chunk text and its identifiers split into words."""
+    def text_search(
+        self, text: str, limit: int, where: str | None = None, column: str = FTS_COLUMN
+    ) -> list[StoredChunk]:
+        """BM25 over `column`: the chunk text with its path and its identifiers split into
+        words (`tokens`), or the definitions' names (`names`)."""
+        if column not in TEXT_COLUMNS:
+            raise ValueError(f"no full-text index on {column!r}")
         if not text.strip():
             return []
 
         def search(table: Any) -> list[StoredChunk]:
-            if not any(FTS_COLUMN in idx.columns for idx in table.list_indices()):
+            if column not in _text_indexed(table):
                 return []  # nothing written yet: the first batch creates the index
-            query = table.search(text, query_type="fts", fts_columns=FTS_COLUMN)
+            query = table.search(text, query_type="fts", fts_columns=column)
             query = query.limit(limit).select([*CHUNK_COLUMNS, "_score"])
             if where:
                 query = query.where(where, prefilter=True)
@@ -465,6 +477,21 @@ class IndexStore:
             return found[best], (np.asarray(raw, dtype=np.float32) if raw is not None else None)
 
         return self._read("cannot read the chunks table", self.chunks_name, read, None)
+
+    def definitions_named(self, symbols: Sequence[str], where: str | None = None) -> list[StoredChunk]:
+        """Chunks of definitions with code (not declarations) whose symbol is one of
+        `symbols`, in file order: what a declaration found by search is folded into."""
+        if not symbols:
+            return []
+        clause = f"declaration = false AND {sql_in('symbol', symbols)}"
+        if where:
+            clause += f" AND ({where})"
+
+        def read(table: Any) -> list[StoredChunk]:
+            rows = table.search().where(clause).select(list(CHUNK_COLUMNS)).limit(len(symbols) * 50)
+            return sorted(stored_chunks(rows.to_arrow()), key=lambda c: (c.path, c.start_line))
+
+        return self._read("cannot read the chunks table", self.chunks_name, read, [])
 
     def chunks_of(self, path: str) -> list[StoredChunk]:
         def read(table: Any) -> list[StoredChunk]:
@@ -560,10 +587,11 @@ class IndexStore:
         table = self._table(self.chunks_name)
         if table is None:
             return []
-        try:
-            self._call("the full-text index cannot be read", lambda: _probe_text_index(table))
-        except StoreError as exc:
-            problems.append(str(exc))
+        for column in TEXT_COLUMNS:
+            try:
+                self._call("the full-text index cannot be read", _probe_text_index, table, column)
+            except StoreError as exc:
+                problems.append(str(exc))
         try:
             self._call("the vector index cannot be read", lambda: _probe_vector_index(table, self.dimensions))
         except StoreError as exc:
@@ -619,9 +647,14 @@ def _scan(table: Any, columns: list[str] | None) -> None:
         pass
 
 
-def _probe_text_index(table: Any) -> None:
-    if any(FTS_COLUMN in idx.columns for idx in table.list_indices()):
-        table.search("codeseek", query_type="fts", fts_columns=FTS_COLUMN).limit(1).to_arrow()
+def _text_indexed(table: Any) -> set[str]:
+    """The full-text columns that have their index."""
+    return {column for idx in table.list_indices() for column in idx.columns if column in TEXT_COLUMNS}
+
+
+def _probe_text_index(table: Any, column: str = FTS_COLUMN) -> None:
+    if column in _text_indexed(table):
+        table.search("codeseek", query_type="fts", fts_columns=column).limit(1).to_arrow()
 
 
 def _probe_vector_index(table: Any, dimensions: int) -> None:
@@ -844,15 +877,16 @@ class IndexWriter:
         table = store._table(store.chunks_name)
         if table is None:
             return
-        for column, probe in (
-            (FTS_COLUMN, _probe_text_index),
+        probes: list[tuple[str, Callable[[Any], None]]] = [
+            *((column, functools.partial(_probe_text_index, column=column)) for column in TEXT_COLUMNS),
             ("vector", lambda t: _probe_vector_index(t, store.dimensions)),
-        ):
+        ]
+        for column, probe in probes:
             try:
                 store._call(f"cannot read the {column} index", probe, table)
             except StoreError as exc:
                 log.warning("the %s index of %s is damaged (%s); rebuilding it", column, store.path, exc)
-                self.repairs.append(f"{'full-text' if column == FTS_COLUMN else 'vector'} index rebuilt")
+                self.repairs.append(f"{'full-text' if column in TEXT_COLUMNS else 'vector'} index rebuilt")
                 self._drop_index(table, column)
                 if column == "vector":
                     self.update_meta(vector_index_rows=0)
@@ -871,7 +905,7 @@ class IndexWriter:
             with contextlib.suppress(StoreError):
                 store._call(f"cannot drop index {index_name}", table.drop_index, index_name, writing=True)
         # Whatever is left of it is replaced when the index is created again.
-        if column == FTS_COLUMN:
+        if column in TEXT_COLUMNS:
             self.ensure_text_index(replace=True)
         store._vector_index = None
 
@@ -1074,15 +1108,18 @@ class IndexWriter:
 
         store = self.store
         table = self._table(store.chunks_name)
-        if not replace and store.has_text_index():
+        indexed = set() if replace else store._call("cannot list indexes", _text_indexed, table)
+        missing = [column for column in TEXT_COLUMNS if column not in indexed]
+        if not missing:
             return
         if int(store._call("cannot count chunks", table.count_rows)) == 0:
             return
-        store._call(
-            "cannot build the full-text index",
-            lambda: table.create_index(FTS_COLUMN, config=FTS(with_position=False), replace=True),
-            writing=True,
-        )
+        for column in missing:
+            store._call(
+                "cannot build the full-text index",
+                functools.partial(table.create_index, column, config=FTS(with_position=False), replace=True),
+                writing=True,
+            )
 
     def dedupe_remote(self, attempts: int = 3) -> int:
         """Rows another publisher inserted under the same key at the same moment, made one

@@ -22,15 +22,16 @@ import pyarrow as pa
 
 from codeseek.model import Chunk
 
-# Bump when the chunks or files tables change shape: an older index is then rebuilt
-# (from the vector cache, which keeps its own shape), never misread.
+# Bump when the chunks or files tables change shape or meaning: an older index is then
+# rebuilt (from the vector cache, which keeps its own shape), never misread.
 # 3: chunks carry their file's content hash (`file_hash`), so a reader of a shared index
-# can tell a chunk of the file version it knows from one a concurrent publisher wrote.
+#    can tell a chunk of the file version it knows from one a concurrent publisher wrote;
+#    definitions' ranges, signatures and declarations filled in, import blocks, `names`
+#    holds the definition's names only (with a full-text index of its own).
 SCHEMA_VERSION = 3
 
 _IDENT_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PATH_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 
 
 def identifier_words(text: str) -> str:
@@ -45,10 +46,13 @@ def identifier_words(text: str) -> str:
 
 
 def name_words(chunk: Chunk) -> str:
-    """What names a chunk, for the full-text field that weighs more than the body: its
-    symbol (qualified and split into words), its signature, and its path's words."""
-    parts = [chunk.symbol or "", chunk.signature or "", " ".join(_PATH_WORD.findall(chunk.path))]
-    return identifier_words("\n".join(p for p in parts if p))
+    """What names a chunk, for the full-text field searched beside the body: its
+    definition's qualified name (`JsonStore.load`) and that name split into words
+    (`json store load`); empty for chunks that define nothing (blocks, imports). A query
+    that names a definition then matches its few words here, not one line of a long body."""
+    if not chunk.symbol:
+        return ""
+    return identifier_words(chunk.symbol)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +128,8 @@ def chunk_schema(dimensions: int) -> pa.Schema:
             ("def_end", pa.int32()),
             ("declaration", pa.bool_()),
             ("dense", pa.bool_()),
-            ("tokens", pa.string()),  # full text: the code and its identifiers in words
-            ("names", pa.string()),  # full text: symbol, signature and path words
+            ("tokens", pa.string()),  # full text: the code, its path and its identifiers in words
+            ("names", pa.string()),  # full text: the definition's qualified name, and in words
             ("content_key", pa.string()),
             ("file_hash", pa.string()),  # the file's content hash (FileRecord.hash)
             ("vector", pa.list_(pa.float32(), dimensions)),  # null: not (yet) embedded
