@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from codeseek.errors import StoreDamaged, StoreError
+from codeseek.memory import release_memory
 from codeseek.model import Chunk
 from codeseek.store.errors import STORE_EXCEPTIONS, is_panic, short, store_error
 from codeseek.store.meta import MetaFile
@@ -69,6 +70,11 @@ VECTOR_CACHE_FLOOR = 20_000
 # Old table versions are kept this long, so a concurrent reader (the language server
 # while the CLI indexes) never loses the version it is reading.
 KEEP_VERSIONS_FOR = timedelta(minutes=2)
+# A table is compacted (its small fragments merged, its indexes brought up to date, old
+# versions dropped) after this many rows were written to it, not only at the end of a
+# run: a first index of 100,000 chunks otherwise leaves hundreds of fragments, and
+# every merge by id and every search wades through all of them, in time and memory.
+COMPACT_EVERY_ROWS = 8192
 # Rows per `IN (...)` filter: long lists of paths or keys go in slices.
 SQL_SLICE = 500
 FTS_COLUMN = "tokens"
@@ -386,16 +392,20 @@ class IndexStore:
             return {}
         return self._read("cannot read the vector cache", self.vectors_name, read, {})
 
-    def unembedded(self, limit: int, first: Iterable[str] = ()) -> list[PendingChunk]:
+    def unembedded(
+        self, limit: int, first: Iterable[str] = (), only_first: bool = False
+    ) -> list[PendingChunk]:
         """Up to `limit` chunks that want a vector and have none, those of the paths in
-        `first` (open and recently changed files) before the others."""
+        `first` (open and recently changed files) before the others (`only_first`: none
+        of the others)."""
 
         def read(table: Any) -> list[PendingChunk]:
             out: list[PendingChunk] = []
             base = "dense = true AND vector IS NULL"
             wanted = sorted(set(first))
             filters = [f"{base} AND {sql_in('path', part)}" for part in _slices(wanted)] if wanted else []
-            filters.append(base)
+            if not only_first:
+                filters.append(base)
             seen: set[str] = set()
             for where in filters:
                 if len(out) >= limit:
@@ -528,6 +538,8 @@ class IndexWriter:
         self.store = store
         self.repairs: list[str] = []  # what healing fixed, for the log and the user
         self._text_index_known = False
+        self._id_index_known = False
+        self._written: dict[str, int] = {}  # rows written to each table since its compaction
 
     # -- tables ------------------------------------------------------------------------
 
@@ -795,6 +807,7 @@ class IndexWriter:
             self._text_index_known = True
         self._upsert_files(records)
         store._vector_index = None if store._vector_index is False else store._vector_index
+        self._wrote(store.chunks_name, rows.num_rows)
 
     def set_vectors(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         """Fill in the vectors of stored chunks (the second phase of a run)."""
@@ -813,6 +826,30 @@ class IndexWriter:
             lambda: table.merge_insert("id").when_matched_update_all().execute(rows),
             writing=True,
         )
+        self._wrote(store.chunks_name, len(ids))
+
+    def _wrote(self, name: str, rows: int) -> None:
+        """Count rows written to table `name`; compact it every COMPACT_EVERY_ROWS."""
+        if rows and name == self.store.chunks_name and not self._id_index_known:
+            self.ensure_id_index()
+        self._written[name] = self._written.get(name, 0) + rows
+        if self._written[name] >= COMPACT_EVERY_ROWS:
+            self.compact(name)
+
+    def compact(self, name: str) -> None:
+        """Merge the small fragments of table `name`, fold new rows into its indexes and
+        drop old versions, then hand the memory that took back to the system."""
+        store = self.store
+        self._written[name] = 0
+        table = self._table(name)
+
+        def run() -> None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                table.optimize(cleanup_older_than=KEEP_VERSIONS_FOR)
+
+        store._call(f"cannot optimize table {name}", run, writing=True)
+        release_memory()
 
     def _upsert_files(self, records: Sequence[FileRecord]) -> None:
         table = self._table(self.store.files_name)
@@ -872,6 +909,7 @@ class IndexWriter:
             lambda: table.merge_insert("content_key").when_not_matched_insert_all().execute(rows),
             writing=True,
         )
+        self._wrote(store.vectors_name, len(keys))
 
     def _trim_vector_cache(self) -> None:
         store = self.store
@@ -916,22 +954,39 @@ class IndexWriter:
             writing=True,
         )
 
-    def optimize(self) -> None:
-        """After a run: full-text and vector indexes brought up to date, small fragments
-        compacted, old versions removed."""
+    def ensure_id_index(self) -> None:
+        """A B-tree over the chunk ids, created once there are rows: filling in vectors
+        merges by id, and without it every merge scans the whole table."""
         store = self.store
+        table = self._table(store.chunks_name)
 
-        def run(table: Any) -> None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                table.optimize(cleanup_older_than=KEEP_VERSIONS_FOR)
+        def missing() -> bool:
+            if any(idx.columns == ["id"] for idx in table.list_indices()):
+                return False
+            return bool(table.count_rows())
 
+        if store._call("cannot list indexes", missing):
+            from lancedb.index import BTree
+
+            store._call(
+                "cannot build the id index",
+                lambda: table.create_index("id", config=BTree(), replace=True),
+                writing=True,
+            )
+        self._id_index_known = True
+
+    def optimize(self) -> None:
+        """After a run: every table compacted, its full-text and id indexes brought up to
+        date, old versions removed; the vector index built or retrained once nothing
+        waits for a vector (built during a long first index, it would be rebuilt again
+        and again as the table grows)."""
+        store = self.store
         for name in (store.chunks_name, store.files_name, store.vectors_name):
-            table = self._table(name)
-            store._call(f"cannot optimize table {name}", run, table, writing=True)
+            self.compact(name)
         self.ensure_text_index()
         rows = store.count_chunks("vector IS NOT NULL")
-        if rows >= VECTOR_INDEX_MIN_ROWS:
+        waiting = store.count_chunks("dense = true AND vector IS NULL")
+        if rows >= VECTOR_INDEX_MIN_ROWS and not waiting:
             trained = int(store.index_meta().get("vector_index_rows") or 0)
             # New rows join the existing partitions on optimize; once the table has
             # grown well past what the partitions were trained on, they are retrained.
