@@ -60,9 +60,6 @@ BYTES_PER_BATCH = 4_000_000
 # Long-context models (Qwen3 reads 32k tokens) could take a whole file as one chunk;
 # retrieval wants one definition a hit, so chunks stay around a large function's size.
 MAX_CHUNK_TOKENS = 1024
-# The embedding phase compacts and re-indexes the table this often, so a long first
-# index does not leave thousands of small fragments for searches to wade through.
-OPTIMIZE_EVERY_CHUNKS = 20_000
 # The chunks/s shown is measured over this many recent seconds.
 RATE_WINDOW_S = 30.0
 
@@ -391,33 +388,34 @@ class Indexer:
         writer: IndexWriter,
         *,
         first: Iterable[str] = (),
+        only_first: bool = False,
         max_chunks: int | None = None,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
         report: IndexReport | None = None,
         meter: RateMeter | None = None,
-        total: int | None = None,
     ) -> int:
-        """Embed chunks that have no vector yet, `first` paths' before the others, up
-        to `max_chunks` (all when None). Returns how many chunks got a vector."""
+        """Embed chunks that have no vector yet, `first` paths' before the others (or
+        only theirs: a save while a large backlog waits embeds the saved file, and the
+        backlog goes on after it), up to `max_chunks` (all when None). Progress counts
+        the whole index's vectors. Returns how many chunks got a vector."""
         if self.embedder is None:
             return 0
         notify = progress or (lambda p: None)
         report = report or IndexReport()
         meter = meter or RateMeter()
         first = list(first)
-        if total is None:
-            done_before, dense = self.store.count_embedded()
-            total = dense - done_before
+        if only_first and not first:
+            return 0
+        embedded_before, dense = self.store.count_embedded()
         filled = 0
-        since_optimize = 0
-        meter.add(0)
+        meter.add(embedded_before)
         while max_chunks is None or filled < max_chunks:
             if cancel is not None and cancel.is_set():
-                raise IndexCancelled(f"embedding cancelled after {filled} of {total} chunks")
+                raise IndexCancelled(f"embedding cancelled after {filled} chunks")
             want = CHUNKS_PER_BATCH if max_chunks is None else min(CHUNKS_PER_BATCH, max_chunks - filled)
             t = time.perf_counter()
-            pending = self.store.unembedded(want, first)
+            pending = self.store.unembedded(want, first, only_first=only_first)
             report.add_time("store", time.perf_counter() - t)
             if not pending:
                 break
@@ -428,20 +426,17 @@ class Indexer:
             writer.set_vectors([p.id for p in pending], vectors)
             report.add_time("store", time.perf_counter() - t)
             filled += len(pending)
-            since_optimize += len(pending)
-            meter.add(filled)
+            done = embedded_before + filled
+            meter.add(done)
             notify(
                 IndexProgress(
                     Phase.EMBED,
-                    chunks_done=filled,
-                    chunks_total=max(total, filled),
+                    chunks_done=min(done, max(dense, done)),
+                    chunks_total=max(dense, done),
                     rate=meter.rate(),
-                    eta_seconds=meter.eta(max(0, total - filled)),
+                    eta_seconds=meter.eta(max(0, dense - done)),
                 )
             )
-            if since_optimize >= OPTIMIZE_EVERY_CHUNKS:
-                writer.optimize()
-                since_optimize = 0
         return filled
 
     def _vectors_for(
