@@ -57,6 +57,7 @@ CHUNKS_PER_BATCH = 256
 # several MB a second, so a batch is a fraction of a second of work.
 FILES_PER_BATCH = 200
 BYTES_PER_BATCH = 4_000_000
+FIRST_BATCH_SHARE = 16
 # Long-context models (Qwen3 reads 32k tokens) could take a whole file as one chunk;
 # retrieval wants one definition a hit, so chunks stay around a large function's size.
 MAX_CHUNK_TOKENS = 1024
@@ -257,14 +258,19 @@ class Indexer:
         return report
 
     def _batches(self, files: Sequence[DiscoveredFile]) -> Iterable[list[DiscoveredFile]]:
+        """Batches of files to commit together. The first is a sixteenth of the full size
+        and each next one twice the last: a new index answers its first search after a
+        fraction of a second of chunking, and a large one still commits in few steps."""
         batch: list[DiscoveredFile] = []
         size = 0
+        share = FIRST_BATCH_SHARE
         for f in files:
             batch.append(f)
             size += f.size
-            if size >= BYTES_PER_BATCH or len(batch) >= FILES_PER_BATCH:
+            if size >= BYTES_PER_BATCH // share or len(batch) >= max(1, FILES_PER_BATCH // share):
                 yield batch
                 batch, size = [], 0
+                share = max(1, share // 2)
         if batch:
             yield batch
 
