@@ -13,6 +13,11 @@ plain progress lines, is kept), and meanwhile:
   the run is recorded) and counts the vectors every few seconds, for the chunks/s of
   the embedding phase and the time the rest would take at that pace.
 
+`--store-only` runs the same index in a child process with a stand-in embedder that
+hashes each text to a vector: no model, so the whole run (every chunk written, its
+vector filled in, compactions, the vector index at the end) takes a minute or two, and
+its memory is the store's and the pipeline's alone.
+
 With --time-limit the run is interrupted (SIGINT, as Ctrl-C) when the time is up; the
 table then says how far it got. `--limit N` indexes a copy of the first N files
 (sorted by path). Prints a table and the load average; never fails on timing.
@@ -45,6 +50,7 @@ class Observed:
     cli_search_s: float | None = None
     peak_rss_mb: float = 0.0
     hwm_mb: float = 0.0
+    rss: list[tuple[float, float]] = field(default_factory=list)  # (t, MB), every 0.25 s
     embedded: list[tuple[float, int, int]] = field(default_factory=list)  # (t, embedded, dense)
     files: int = 0
     chunks: int = 0
@@ -72,6 +78,8 @@ def sample_memory(pid: int, seen: Observed, stop: threading.Event) -> None:
         rss, hwm = proc_status_mb(pid)
         seen.peak_rss_mb = max(seen.peak_rss_mb, rss)
         seen.hwm_mb = max(seen.hwm_mb, hwm)
+        if rss:
+            seen.rss.append((time.monotonic(), rss))
         if seen.phase1 is None:
             seen.phase1_rss_mb = max(seen.phase1_rss_mb, rss)
         stop.wait(0.25)
@@ -95,7 +103,8 @@ def watch_index(
                 if seen.phase1 is None and store.index_meta().get("last_indexed_at"):
                     seen.phase1 = time.monotonic()
                     seen.files, seen.chunks = store.count_files(), store.count_chunks()
-                    seen.cli_search_s = time_cli_search(workspace, query, env)
+                    if "CODESEEK_BENCH_STORE_ONLY" not in env:  # the CLI would not know the stand-in
+                        seen.cli_search_s = time_cli_search(workspace, query, env)
                 if seen.phase1 is not None and now - last_count >= 5.0:
                     last_count = now
                     embedded, dense = store.count_embedded()
@@ -120,6 +129,40 @@ def time_cli_search(workspace: Path, query: str, env: dict[str, str]) -> float |
     return elapsed if done.returncode == 0 and done.stdout.strip() not in ("", "[]") else None
 
 
+def store_only_child(workspace: Path) -> None:
+    """The child of `--store-only`: `codeseek index` with a hashing stand-in embedder."""
+    import hashlib
+
+    import numpy as np
+
+    from codeseek.cli import Progress
+    from codeseek.config import Config
+    from codeseek.embedding.base import Embedder, InputType
+    from codeseek.service import FolderService
+
+    class HashEmbedder(Embedder):
+        provider, model_id, dimensions, native_dimensions, max_tokens = "local", "store-only", 384, 384, 256
+        batch_texts = 256
+
+        def embed_batch(self, texts: list[str], input_type: InputType) -> np.ndarray:
+            seeds = [
+                int.from_bytes(hashlib.blake2b(t.encode(), digest_size=4).digest(), "little") for t in texts
+            ]
+            return np.stack([np.random.default_rng(seed).standard_normal(384) for seed in seeds]).astype(
+                np.float32
+            )
+
+    config = Config()
+    config.store.path = os.environ["CODESEEK_STORE"]
+    service = FolderService(workspace, config, embedder=HashEmbedder())
+    progress = Progress(sys.stderr)
+    try:
+        report = service.index(progress=progress)
+    finally:
+        progress.done()
+    print(f"{report.files} files, {report.chunks} chunks, {report.chunks_embedded} embedded", file=sys.stderr)
+
+
 def copy_subset(source: Path, target: Path, limit: int) -> None:
     files = sorted(p for p in source.rglob("*") if p.is_file())[:limit]
     for path in files:
@@ -135,7 +178,12 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=0, help="interrupt the run after S seconds")
     parser.add_argument("--query", default="attention mask", help="the lexical query polled for")
     parser.add_argument("--log", type=Path, help="keep the run's stderr (progress lines) here")
+    parser.add_argument("--store-only", action="store_true", help="a hashing stand-in instead of the model")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        store_only_child(args.source)
+        return
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="codeseek-scale-") as tmp:
         workspace = args.source.resolve()
@@ -148,12 +196,18 @@ def main() -> None:
             "CODESEEK_STORE": str(store_path),
             "HF_HUB_OFFLINE": "1",
             "CODESEEK_PROGRESS_INTERVAL": "10",
+            **({"CODESEEK_BENCH_STORE_ONLY": "1"} if args.store_only else {}),
         }
         log_path = args.log or Path(tmp) / "index.log"
         seen = Observed()
         with log_path.open("w") as log:
+            command = (
+                [sys.executable, __file__, str(workspace), "--child"]
+                if args.store_only
+                else [sys.executable, "-m", "codeseek", "index", str(workspace), "--json"]
+            )
             proc = subprocess.Popen(
-                [sys.executable, "-m", "codeseek", "index", str(workspace), "--json"],
+                command,
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -210,6 +264,7 @@ def main() -> None:
         ("run", f"{ended - seen.started:.0f} s{' (interrupted at the time limit)' if interrupted else ''}"),
         ("peak RSS, phase 1", f"{seen.phase1_rss_mb:,.0f} MB"),
         ("peak RSS, whole run (VmHWM)", f"{max(seen.peak_rss_mb, seen.hwm_mb):,.0f} MB"),
+        ("RSS over the embedding phase (quarters)", rss_trend(seen)),
         ("load average before / after", f"{load_before[0]:.2f} / {load_after[0]:.2f}"),
         ("CPUs", str(os.cpu_count())),
     ]
@@ -227,6 +282,15 @@ def _identity(store_path: Path) -> tuple[str, int]:
     current = peek_current(store_path)
     assert current is not None
     return str(current["index_key"]), int(current["dimensions"])
+
+
+def rss_trend(seen: Observed) -> str:
+    """The largest RSS in each quarter of the time after phase 1: flat, or growing."""
+    after = [mb for t, mb in seen.rss if seen.phase1 is not None and t >= seen.phase1]
+    if len(after) < 4:
+        return "-"
+    quarter = len(after) // 4
+    return " / ".join(f"{max(after[i * quarter : (i + 1) * quarter]):,.0f}" for i in range(4)) + " MB"
 
 
 def embedding_rate(seen: Observed, ended: float, embedded_end: int) -> float | None:

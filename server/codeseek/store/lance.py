@@ -781,12 +781,12 @@ class IndexWriter:
         rows = chunk_rows(chunks, vectors, present, store.dimensions)
         table = self._table(store.chunks_name)
 
-        def write() -> None:
+        def write() -> bool:
             has_rows = any(table.count_rows(sql_in("path", part)) > 0 for part in _slices(paths))
             if not has_rows:
                 if rows.num_rows:
                     table.add(rows)
-                return
+                return False
             (
                 table.merge_insert("id")
                 .when_matched_update_all()
@@ -796,18 +796,21 @@ class IndexWriter:
                 # otherwise refuse as "variable length vectors".
                 .execute(rows, on_bad_vectors="null")
             )
+            return True
 
         # The chunks table itself decides between append and merge, not the files table:
         # a run killed after writing a file's chunks but before its record must not get
         # them appended twice.
-        store._call("cannot write the chunks table", write, writing=True)
+        merged = store._call("cannot write the chunks table", write, writing=True)
         if rows.num_rows and not self._text_index_known:
             # Before the records: once a file shows as indexed, its words are searchable.
             self.ensure_text_index()
             self._text_index_known = True
         self._upsert_files(records)
         store._vector_index = None if store._vector_index is False else store._vector_index
-        self._wrote(store.chunks_name, rows.num_rows)
+        # Appends (a first index's chunking) make one fragment a batch and need no
+        # compaction until the run's end; merges (changed files) leave deletions behind.
+        self._wrote(store.chunks_name, rows.num_rows if merged else 0)
 
     def set_vectors(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         """Fill in the vectors of stored chunks (the second phase of a run)."""
@@ -830,7 +833,7 @@ class IndexWriter:
 
     def _wrote(self, name: str, rows: int) -> None:
         """Count rows written to table `name`; compact it every COMPACT_EVERY_ROWS."""
-        if rows and name == self.store.chunks_name and not self._id_index_known:
+        if name == self.store.chunks_name and not self._id_index_known:
             self.ensure_id_index()
         self._written[name] = self._written.get(name, 0) + rows
         if self._written[name] >= COMPACT_EVERY_ROWS:
@@ -960,12 +963,15 @@ class IndexWriter:
         store = self.store
         table = self._table(store.chunks_name)
 
-        def missing() -> bool:
+        def state() -> str:
             if any(idx.columns == ["id"] for idx in table.list_indices()):
-                return False
-            return bool(table.count_rows())
+                return "built"
+            return "missing" if table.count_rows() else "no rows yet"
 
-        if store._call("cannot list indexes", missing):
+        found = store._call("cannot list indexes", state)
+        if found == "no rows yet":
+            return
+        if found == "missing":
             from lancedb.index import BTree
 
             store._call(
