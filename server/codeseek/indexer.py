@@ -35,7 +35,7 @@ from codeseek.config import Config
 from codeseek.embedding.base import Embedder, estimate_tokens
 from codeseek.errors import IndexCancelled
 from codeseek.model import Chunk, IndexProgress, Phase, SkippedFile, SkipReason
-from codeseek.store.lance import IndexStore, IndexWriter
+from codeseek.store.lance import IndexStore, IndexWriter, PendingChunk
 from codeseek.store.schema import FileRecord
 from codeseek.workspace.discovery import (
     DiscoveredFile,
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 # (about 10 ms) vanishes next to embedding; small enough that progress moves and a
 # cancel or a crash loses little.
 CHUNKS_PER_BATCH = 256
+# Chunks waiting for a vector read at once in the embedding phase (see embed_pending).
+PENDING_PAGE = 8192
 # Files read, chunked and committed together in the first phase: tree-sitter chunks
 # several MB a second, so a batch is a fraction of a second of work.
 FILES_PER_BATCH = 200
@@ -416,15 +418,21 @@ class Indexer:
         embedded_before, dense = self.store.count_embedded()
         filled = 0
         meter.add(embedded_before)
+        # Chunks waiting for a vector are read a page at a time: finding them scans the
+        # table, and once per batch made a first index's batches slower as it grew.
+        page: deque[PendingChunk] = deque()
         while max_chunks is None or filled < max_chunks:
             if cancel is not None and cancel.is_set():
                 raise IndexCancelled(f"embedding cancelled after {filled} chunks")
+            if not page:
+                t = time.perf_counter()
+                size = PENDING_PAGE if max_chunks is None else min(PENDING_PAGE, max_chunks - filled)
+                page.extend(self.store.unembedded(size, first, only_first=only_first))
+                report.add_time("store", time.perf_counter() - t)
+                if not page:
+                    break
             want = CHUNKS_PER_BATCH if max_chunks is None else min(CHUNKS_PER_BATCH, max_chunks - filled)
-            t = time.perf_counter()
-            pending = self.store.unembedded(want, first, only_first=only_first)
-            report.add_time("store", time.perf_counter() - t)
-            if not pending:
-                break
+            pending = [page.popleft() for _ in range(min(want, len(page)))]
             vectors = self._vectors_for(
                 writer, [p.content_key for p in pending], [p.embed_text for p in pending], report
             )
