@@ -345,6 +345,7 @@ class Indexer:
                 notify(
                     IndexProgress(Phase.CHUNK, done, total, chunks_written, message=f"{done}/{total} files")
                 )
+        writer.settle_chunks(chunks_written)
 
     def _commit(self, writer: IndexWriter, prepared: _Prepared, report: IndexReport) -> None:
         report.add_time("read", prepared.read_seconds)

@@ -848,6 +848,13 @@ class IndexWriter:
             if self._written[name] >= max(COMPACT_EVERY_ROWS, int(size * COMPACT_SHARE)):
                 self.compact(name)
 
+    def settle_chunks(self, appended: int) -> None:
+        """After a first index's chunking appended `appended` rows: one compaction folds
+        its fragments and brings the full-text and id indexes over all of them, for the
+        searches and the merges by id of the (long) embedding phase that follows."""
+        if appended >= COMPACT_EVERY_ROWS:
+            self.compact(self.store.chunks_name)
+
     def compact(self, name: str) -> None:
         """Merge the small fragments of table `name`, fold new rows into its indexes and
         drop old versions, then hand the memory that took back to the system."""
