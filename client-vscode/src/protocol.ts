@@ -47,17 +47,24 @@ export interface SkippedFile {
 }
 
 /** One workspace folder's index. */
-/** The run in progress: files while chunking, chunks with rate and time left while embedding. */
+/**
+ * The run in progress: the run's files and the chunks they gave while chunking; while
+ * embedding, the whole index's chunks with a vector out of those that get one, with the
+ * rate and the time left.
+ */
 export interface IndexProgress {
   phase: 'discover' | 'chunk' | 'embed' | 'optimize' | 'done';
   filesDone: number;
   filesTotal: number;
   chunksDone: number;
   chunksTotal: number;
-  /** Chunks per second over the recent past. */
+  /** Chunks embedded per second over the recent past. */
   rate: number | null;
   etaSeconds: number | null;
-  /** One line, e.g. "embedding 1,234/5,678 chunks, 85 chunks/s, about 52 s left". */
+  /**
+   * One line: "120/2,913 files · 8,400 chunks" while chunking, "32% embedded ·
+   * 38,000/118,567 chunks · 29 chunks/s · about 46 min left" while embedding.
+   */
   message: string;
 }
 

@@ -37,7 +37,7 @@ export function shortModelName(model: string): string {
   return model;
 }
 
-/** "12/40 files" out of the server's message when it carries one, else its percentage. */
+/** The server's line ("12/40 files · 310 chunks", "32% embedded · ... left") when it sends one, else its percentage. */
 export function progressText(progress: IndexProgress): string {
   const message = progress.message?.trim();
   if (message) {
@@ -67,6 +67,11 @@ function statusTooltip(status: IndexStatus): string {
   }
   if (status.pending > 0) {
     lines.push(`${number.format(status.pending)} files waiting to be indexed`);
+  }
+  if (status.denseTotal > status.embedded) {
+    lines.push(
+      `Embedded: ${status.densePercent}% (${number.format(status.embedded)} of ${number.format(status.denseTotal)} chunks); the rest is found by its words`,
+    );
   }
   if (status.roots.length > 1) {
     for (const root of status.roots) {
@@ -120,8 +125,9 @@ export function statusBarView(state: StatusBarState): StatusBarView {
       }
       if (status.state === 'indexing') {
         const pending = status.pending > 0 ? ` (${number.format(status.pending)} files left)` : '';
+        const embedded = status.denseTotal > status.embedded ? ` · ${status.densePercent}% embedded` : '';
         return {
-          text: `$(sync~spin) codeseek: indexing${pending}`,
+          text: `$(sync~spin) codeseek: indexing${pending}${embedded}`,
           tooltip: statusTooltip(status),
           severity: 'normal',
           command: 'codeseek.showStatus',

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn, TextIO
 
     from codeseek.indexer import IndexReport
-    from codeseek.model import IndexProgress, Phase
+    from codeseek.model import IndexProgress
     from codeseek.search import SearchRequest
     from codeseek.service import FolderService
 
@@ -209,24 +209,35 @@ def _common_eval(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-v", "--verbose", action="store_true")
 
 
+def plain_progress_interval() -> float:
+    """Seconds between plain progress lines: PLAIN_PROGRESS_INTERVAL, or
+    CODESEEK_PROGRESS_INTERVAL (a CI job that wants a denser log, a test)."""
+    try:
+        value = float(os.environ.get("CODESEEK_PROGRESS_INTERVAL", ""))
+    except ValueError:
+        return PLAIN_PROGRESS_INTERVAL
+    return value if value >= 0 else PLAIN_PROGRESS_INTERVAL
+
+
 class Progress:
-    """Progress of an index run on stderr: a tqdm bar on a terminal (files while
-    chunking, chunks with their rate and time left while embedding); elsewhere a plain
-    line every few seconds once a run has taken that long, so a CI log or a pipe shows
-    that work moves while a quick run stays quiet."""
+    """Progress of an index run on stderr. On a terminal, one tqdm bar for the whole run:
+    files while chunking, then the index's share of vectors while embedding, always with
+    the files, the chunks, the rate and the time left beside it. Elsewhere a plain line
+    every few seconds once a run has taken that long, so a CI log or a pipe shows that
+    work moves while a quick run stays quiet."""
 
     def __init__(
         self,
         stream: TextIO,
-        interval: float = PLAIN_PROGRESS_INTERVAL,
+        interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream
         self.terminal = stream.isatty()
-        self.interval = interval
+        self.interval = plain_progress_interval() if interval is None else interval
         self._clock = clock
         self._bar: Any = None
-        self._phase: Phase | None = None
+        self._files = ""  # "2,913 files", kept for the embedding phase's line
         self._started = clock()
         self._last_line = self._started
         self._last_text = ""
@@ -234,42 +245,52 @@ class Progress:
     def __call__(self, p: IndexProgress) -> None:
         from codeseek.model import Phase
 
+        if p.phase is Phase.CHUNK and p.files_total:
+            self._files = f"{p.files_total:,} files"
         if self.terminal:
             self._draw(p)
             return
         now = self._clock()
-        text = p.summary()
+        text = self.line(p)
         if p.phase not in (Phase.CHUNK, Phase.EMBED) or not text or text == self._last_text:
             return
         if now - self._last_line >= self.interval:
             self._last_line, self._last_text = now, text
             print(f"codeseek: {text}", file=self.stream, flush=True)
 
-    def _draw(self, p: IndexProgress) -> None:
-        from codeseek.model import Phase, format_duration
+    def line(self, p: IndexProgress) -> str:
+        """ "indexing 120/2,913 files · 8,400 chunks", then "embedding 2,913 files · 32%
+        embedded · 38,000/118,567 chunks · 29 chunks/s · about 46 min left"."""
+        from codeseek.model import Phase
 
-        if p.phase not in (Phase.CHUNK, Phase.EMBED) or not (p.files_total or p.chunks_total):
+        if p.phase is Phase.CHUNK and p.files_total:
+            return f"indexing {p.summary()}"
+        if p.phase is Phase.EMBED and p.chunks_total:
+            return f"embedding {self._files + ' · ' if self._files else ''}{p.summary()}"
+        return ""
+
+    def _draw(self, p: IndexProgress) -> None:
+        from codeseek.model import Phase
+
+        text = self.line(p)
+        if not text:
             return
-        if p.phase is not self._phase:
-            self.done()
+        if self._bar is None:
             from tqdm import tqdm
 
-            self._phase = p.phase
-            total = p.files_total if p.phase is Phase.CHUNK else p.chunks_total
-            unit = "files" if p.phase is Phase.CHUNK else "chunks"
-            desc = "chunking" if p.phase is Phase.CHUNK else "embedding"
+            # One bar for the run; its text is codeseek's own line (tqdm's rate and time
+            # left would mix the files of the first phase with the chunks of the second).
             self._bar = tqdm(
-                total=total, unit=f" {unit}", desc=desc, file=self.stream, dynamic_ncols=True, leave=False
+                total=100,
+                file=self.stream,
+                dynamic_ncols=True,
+                leave=False,
+                bar_format="{l_bar}{bar}| {postfix}",
             )
         bar = self._bar
-        if p.phase is Phase.CHUNK:
-            bar.n = p.files_done
-            bar.set_postfix_str(f"{p.chunks_done:,} chunks", refresh=False)
-        else:
-            bar.total = max(bar.total or 0, p.chunks_total)
-            bar.n = p.chunks_done
-            if p.eta_seconds is not None:
-                bar.set_postfix_str(format_duration(p.eta_seconds) + " left", refresh=False)
+        bar.n = p.percentage or 0
+        bar.set_description_str("indexing" if p.phase is Phase.CHUNK else "embedding", refresh=False)
+        bar.set_postfix_str(text.split(" ", 1)[1], refresh=False)
         bar.refresh()
 
     def done(self) -> None:

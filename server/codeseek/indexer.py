@@ -41,7 +41,7 @@ from codeseek.config import Config
 from codeseek.embedding.base import Embedder, estimate_tokens
 from codeseek.errors import IndexCancelled
 from codeseek.model import Chunk, IndexProgress, Phase, SkippedFile, SkipReason
-from codeseek.store.lance import IndexStore, IndexWriter
+from codeseek.store.lance import IndexStore, IndexWriter, PendingChunk
 from codeseek.store.schema import FileRecord
 from codeseek.workspace.discovery import (
     DiscoveredFile,
@@ -59,16 +59,16 @@ log = logging.getLogger(__name__)
 # (about 10 ms) vanishes next to embedding; small enough that progress moves and a
 # cancel or a crash loses little.
 CHUNKS_PER_BATCH = 256
+# Chunks waiting for a vector read at once in the embedding phase (see embed_pending).
+PENDING_PAGE = 8192
 # Files read, chunked and committed together in the first phase: tree-sitter chunks
 # several MB a second, so a batch is a fraction of a second of work.
 FILES_PER_BATCH = 200
 BYTES_PER_BATCH = 4_000_000
+FIRST_BATCH_SHARE = 16
 # Long-context models (Qwen3 reads 32k tokens) could take a whole file as one chunk;
 # retrieval wants one definition a hit, so chunks stay around a large function's size.
 MAX_CHUNK_TOKENS = 1024
-# The embedding phase compacts and re-indexes the table this often, so a long first
-# index does not leave thousands of small fragments for searches to wade through.
-OPTIMIZE_EVERY_CHUNKS = 20_000
 # The chunks/s shown is measured over this many recent seconds.
 RATE_WINDOW_S = 30.0
 
@@ -280,14 +280,19 @@ class Indexer:
         return report
 
     def _batches(self, files: Sequence[DiscoveredFile]) -> Iterable[list[DiscoveredFile]]:
+        """Batches of files to commit together. The first is a sixteenth of the full size
+        and each next one twice the last: a new index answers its first search after a
+        fraction of a second of chunking, and a large one still commits in few steps."""
         batch: list[DiscoveredFile] = []
         size = 0
+        share = FIRST_BATCH_SHARE
         for f in files:
             batch.append(f)
             size += f.size
-            if size >= BYTES_PER_BATCH or len(batch) >= FILES_PER_BATCH:
+            if size >= BYTES_PER_BATCH // share or len(batch) >= max(1, FILES_PER_BATCH // share):
                 yield batch
                 batch, size = [], 0
+                share = max(1, share // 2)
         if batch:
             yield batch
 
@@ -364,6 +369,7 @@ class Indexer:
                 notify(
                     IndexProgress(Phase.CHUNK, done, total, chunks_written, message=f"{done}/{total} files")
                 )
+        writer.settle_chunks(chunks_written)
 
     def _commit(self, writer: IndexWriter, prepared: _Prepared, report: IndexReport) -> None:
         report.add_time("read", prepared.read_seconds)
@@ -415,36 +421,43 @@ class Indexer:
         writer: IndexWriter,
         *,
         first: Iterable[str] = (),
+        only_first: bool = False,
         max_chunks: int | None = None,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
         report: IndexReport | None = None,
         meter: RateMeter | None = None,
-        total: int | None = None,
     ) -> int:
-        """Embed chunks that have no vector yet, `first` paths' before the others, up
-        to `max_chunks` (all when None). Returns how many chunks got a vector."""
+        """Embed chunks that have no vector yet, `first` paths' before the others (or
+        only theirs: a save while a large backlog waits embeds the saved file, and the
+        backlog goes on after it), up to `max_chunks` (all when None). Progress counts
+        the whole index's vectors. Returns how many chunks got a vector."""
         if self.embedder is None:
             return 0
         notify = progress or (lambda p: None)
         report = report or IndexReport()
         meter = meter or RateMeter()
         first = list(first)
-        if total is None:
-            done_before, dense = self.store.count_embedded()
-            total = dense - done_before
+        if only_first and not first:
+            return 0
+        embedded_before, dense = self.store.count_embedded()
         filled = 0
-        since_optimize = 0
-        meter.add(0)
+        meter.add(embedded_before)
+        # Chunks waiting for a vector are read a page at a time: finding them scans the
+        # table, and once per batch made a first index's batches slower as it grew.
+        page: deque[PendingChunk] = deque()
         while max_chunks is None or filled < max_chunks:
             if cancel is not None and cancel.is_set():
-                raise IndexCancelled(f"embedding cancelled after {filled} of {total} chunks")
+                raise IndexCancelled(f"embedding cancelled after {filled} chunks")
+            if not page:
+                t = time.perf_counter()
+                size = PENDING_PAGE if max_chunks is None else min(PENDING_PAGE, max_chunks - filled)
+                page.extend(self.store.unembedded(size, first, only_first=only_first))
+                report.add_time("store", time.perf_counter() - t)
+                if not page:
+                    break
             want = CHUNKS_PER_BATCH if max_chunks is None else min(CHUNKS_PER_BATCH, max_chunks - filled)
-            t = time.perf_counter()
-            pending = self.store.unembedded(want, first)
-            report.add_time("store", time.perf_counter() - t)
-            if not pending:
-                break
+            pending = [page.popleft() for _ in range(min(want, len(page)))]
             vectors = self._vectors_for(
                 writer, [p.content_key for p in pending], [p.embed_text for p in pending], report
             )
@@ -452,20 +465,17 @@ class Indexer:
             writer.set_vectors([p.id for p in pending], vectors)
             report.add_time("store", time.perf_counter() - t)
             filled += len(pending)
-            since_optimize += len(pending)
-            meter.add(filled)
+            done = embedded_before + filled
+            meter.add(done)
             notify(
                 IndexProgress(
                     Phase.EMBED,
-                    chunks_done=filled,
-                    chunks_total=max(total, filled),
+                    chunks_done=min(done, max(dense, done)),
+                    chunks_total=max(dense, done),
                     rate=meter.rate(),
-                    eta_seconds=meter.eta(max(0, total - filled)),
+                    eta_seconds=meter.eta(max(0, dense - done)),
                 )
             )
-            if since_optimize >= OPTIMIZE_EVERY_CHUNKS:
-                writer.optimize()
-                since_optimize = 0
         return filled
 
     def _cached(self, writer: IndexWriter, keys: Sequence[str]) -> dict[str, np.ndarray]:

@@ -240,29 +240,38 @@ class Phase(str, enum.Enum):
 
 @dataclass(slots=True)
 class IndexProgress:
-    """Where a run is: what the CLI's progress line, the server's work-done progress and
-    VS Code's status bar show."""
+    """Where a run is: what the CLI's progress bar and lines, the server's work-done
+    progress and VS Code's status bar show.
+
+    While chunking, the files of this run and the chunks they gave; while embedding, the
+    whole index: chunks with a vector out of those that get one (so a run that continues
+    an interrupted one, or the server's embedding in steps, counts on from where the
+    index is), with the recent rate and the time left at it."""
 
     phase: Phase
     files_done: int = 0
     files_total: int = 0
-    chunks_done: int = 0  # chunks embedded (EMBED) or written (CHUNK)
-    chunks_total: int = 0
-    rate: float | None = None  # chunks per second, over the recent past
+    chunks_done: int = 0  # chunks written (CHUNK); chunks of the index with a vector (EMBED)
+    chunks_total: int = 0  # (EMBED) chunks of the index that get a vector
+    rate: float | None = None  # chunks embedded per second, over the recent past
     eta_seconds: float | None = None
     message: str = ""
 
     def summary(self) -> str:
-        """One line: "embedding 1,234/5,678 chunks, 85 chunks/s, about 52 s left"."""
+        """One line: "120/2,913 files · 8,400 chunks" while chunking, "32% embedded ·
+        38,000/118,567 chunks · 29 chunks/s · about 46 min left" while embedding."""
         if self.phase is Phase.CHUNK and self.files_total:
-            return f"chunking {self.files_done:,}/{self.files_total:,} files"
+            return f"{self.files_done:,}/{self.files_total:,} files · {self.chunks_done:,} chunks"
         if self.phase is Phase.EMBED and self.chunks_total:
-            line = f"embedding {self.chunks_done:,}/{self.chunks_total:,} chunks"
+            parts = [
+                f"{self.percentage}% embedded",
+                f"{self.chunks_done:,}/{self.chunks_total:,} chunks",
+            ]
             if self.rate:
-                line += f", {self.rate:,.0f} chunks/s"
+                parts.append(f"{self.rate:,.0f} chunks/s" if self.rate >= 10 else f"{self.rate:.1f} chunks/s")
             if self.eta_seconds is not None:
-                line += f", {format_duration(self.eta_seconds)} left"
-            return line
+                parts.append(f"{format_duration(self.eta_seconds)} left")
+            return " · ".join(parts)
         return self.message or self.phase.value
 
     @property

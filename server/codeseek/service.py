@@ -244,7 +244,9 @@ class FolderService:
         self._meter = RateMeter()
         self._facts: _Facts | None = None  # the worker's last reading of the index
         self._facts_read = 0.0
-        self._embedding_shown = False
+        # The background embedding's one progress, across its steps, and its cancel.
+        self._embed_observer: RunObserver | None = None
+        self._embed_cancel = threading.Event()
         self._owns_embedder = False
         # The CLI loads a model when it needs one; in the server the session loads one
         # model for every folder and attaches it (`attach_embedder`).
@@ -459,7 +461,7 @@ class FolderService:
         first: Iterable[str] = (),
     ) -> IndexReport:
         chunk_tokens = self._chunk_tokens()
-        if chunk_tokens is None or (embed and self._embedder is None):
+        if chunk_tokens is None:
             self._need_embedder()  # only a running model can name its index (SGLang)
             chunk_tokens = self._chunk_tokens()
         store = self.store()
@@ -485,10 +487,20 @@ class FolderService:
             else:
                 report = indexer.update_paths(writer, paths, progress=notify, cancel=cancel)
             changed = bool(report.indexed or report.removed or full)
-            if embed and self._embedder is not None:
-                indexer.embedder = self._embedder
-                first = [*first, *(paths or ())]
-                indexer.embed_pending(writer, first=first, progress=notify, cancel=cancel, report=report)
+            if embed:
+                # Loaded only now: the folder is searchable by its words while it loads.
+                indexer.embedder = self._need_embedder()
+                # A save (a few paths) embeds its own chunks only; a backlog waiting
+                # behind it goes on in the background's steps, after it.
+                indexer.embed_pending(
+                    writer,
+                    first=[*first, *(paths or ())],
+                    only_first=paths is not None,
+                    progress=notify,
+                    cancel=cancel,
+                    report=report,
+                    meter=self._meter,
+                )
                 changed = changed or report.chunks_embedded > 0 or report.chunks_cached > 0
             if changed:
                 notify(IndexProgress(Phase.OPTIMIZE, message="optimizing the index"))
@@ -538,17 +550,11 @@ class FolderService:
         with self._running(), store.writer() as writer:
             indexer = self._indexer(store, chunk_tokens)
             indexer.embedder = embedder
-            embedded_before, dense = store.count_embedded()
             done = indexer.embed_pending(
-                writer,
-                first=first,
-                max_chunks=max_chunks,
-                cancel=cancel,
-                progress=notify,
-                meter=self._meter,
-                total=dense - embedded_before,
+                writer, first=first, max_chunks=max_chunks, cancel=cancel, progress=notify, meter=self._meter
             )
-            remaining = dense - embedded_before - done
+            embedded, dense = store.count_embedded()
+            remaining = dense - embedded
             if remaining <= 0 and done:
                 writer.optimize()
         with self._lock:
@@ -845,6 +851,7 @@ class FolderService:
             worker.join(timeout)
             if worker.is_alive():
                 log.warning("indexing of %s did not stop within %.0fs", self.root, timeout)
+        self._end_embedding("Stopped")
 
     def close(self) -> None:
         """Stop, and release a model this service loaded itself (never a shared one)."""
@@ -969,41 +976,49 @@ class FolderService:
         observer.finish(f"{report.files} files, {report.chunks} chunks")
 
     def _embed_in_background(self) -> None:
-        observer: RunObserver | None = None
+        """One step of the backlog. The steps of one backlog show as one progress, from
+        the first step to the last (or to the user's cancel, or a failure)."""
         with self._lock:
-            fresh = not self._embedding_shown
-            self._embedding_shown = True
-        if fresh:
-            observer = self._on_run(f"Embedding {self.root.name}", self._cancel)
-        try:
-            self.embed_step(cancel=self._cancel, progress=observer.progress if observer else None)
-        except IndexCancelled:
-            if observer:
-                observer.finish("Cancelled")
-            return
-        except (EmbedderUnavailable, StoreFull, StoreDamaged) as exc:
-            if observer:
-                observer.finish(f"Waiting: {exc}")
+            observer, cancelled = self._embed_observer, self._embed_cancel
+            if observer is None:
+                cancelled = self._embed_cancel = threading.Event()
+        if observer is None:
+            observer = self._on_run(f"Embedding {self.root.name}", cancelled)
             with self._lock:
-                self._embedding_shown = False
+                self._embed_observer = observer
+        if cancelled.is_set():
+            # Cancelled from the editor: the backlog waits for the next change or reindex.
+            with self._lock:
+                self._backlog = False
+            self._end_embedding("Cancelled")
+            return
+        try:
+            self.embed_step(EMBED_STEP_CHUNKS, cancel=self._cancel, progress=observer.progress)
+        except IndexCancelled:
+            return  # stopped: `stop` ends the progress
+        except (EmbedderUnavailable, StoreFull, StoreDamaged) as exc:
+            self._end_embedding(f"Waiting: {exc}")
             self._retry_later(_Job(), immediately=isinstance(exc, StoreDamaged))
             return
         except CodeseekError as exc:
             log.error("embedding %s failed: %s", self.root, exc)
             with self._lock:
                 self._backlog = False  # until the next change or model reload
-                self._embedding_shown = False
+            self._end_embedding(f"Failed: {exc}")
             self._on_failure(f"codeseek: embedding {self.root.name} failed: {exc}")
             return
         self._backoff.reset()
         with self._lock:
             finished = not self._backlog
-            if finished:
-                self._embedding_shown = False
-        if observer is not None and finished:
-            observer.finish("embedded")
-        elif finished:
+        if finished:
             log.info("embedded every chunk of %s", self.root)
+            self._end_embedding("embedded")
+
+    def _end_embedding(self, message: str) -> None:
+        with self._lock:
+            observer, self._embed_observer = self._embed_observer, None
+        if observer is not None:
+            observer.finish(message)
 
     def _retry_later(self, job: _Job, immediately: bool = False) -> None:
         delay = 0.0 if immediately else self._backoff.delay()

@@ -73,11 +73,15 @@ async def test_initial_index_reports_progress_to_the_end(client: LanguageClient)
     assert set(runs) == {"Indexing", "Embedding"}
     begin, *reports, end = runs["Indexing"]
     assert isinstance(begin, types.WorkDoneProgressBegin) and begin.cancellable
-    assert any(r.message and r.message.endswith("files") and "/" in r.message for r in reports)
+    assert any(
+        r.message and r.message.startswith("9/9 files · ") and r.message.endswith(" chunks") for r in reports
+    )
     assert isinstance(end, types.WorkDoneProgressEnd)
+    # One progress for the whole backlog, counting the index's vectors, ended when done.
     _, *reports, end = runs["Embedding"]
-    assert any(r.message and r.message.startswith("embedding ") and "chunks" in r.message for r in reports)
-    assert isinstance(end, types.WorkDoneProgressEnd)
+    assert any(r.message and "% embedded · " in r.message and " chunks" in r.message for r in reports)
+    assert reports[-1].percentage == 100
+    assert isinstance(end, types.WorkDoneProgressEnd) and end.message == "embedded"
     assert status["densePercent"] == 100 and status["complete"]
     assert status["files"] == 9
     assert status["chunks"] >= 15

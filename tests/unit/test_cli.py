@@ -204,7 +204,9 @@ def test_progress_lines_when_stderr_is_not_a_terminal() -> None:
         )
     lines = stream.getvalue().splitlines()
     assert len(lines) == 6  # one every five seconds
-    assert lines[0] == "codeseek: embedding 2,000/60,000 chunks, 400 chunks/s, about 2 min left"
+    assert lines[0] == (
+        "codeseek: embedding 3,000 files · 3% embedded · 2,000/60,000 chunks · 400 chunks/s · about 2 min left"
+    )
     assert "\r" not in stream.getvalue()
 
 
@@ -251,3 +253,26 @@ def test_commands_that_need_no_model_never_import_one(
     assert "lancedb" in modules  # it did open the index
     assert not {m.split(".")[0] for m in modules} & set(MODEL_RUNTIMES)
     assert "lance_namespace_urllib3_client.api" not in modules
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_one_bar_on_a_terminal_spans_chunking_and_embedding() -> None:
+    """On a terminal the whole run is one bar, redrawn in place: files and chunks while
+    chunking, then the share embedded with the rate and the time left."""
+    from codeseek.model import IndexProgress, Phase
+
+    stream = _Terminal()
+    progress = cli.Progress(stream)
+    progress(IndexProgress(Phase.CHUNK, 200, 400, 9_000))
+    progress(IndexProgress(Phase.CHUNK, 400, 400, 18_000))
+    progress(IndexProgress(Phase.EMBED, chunks_done=4_500, chunks_total=15_000, rate=30.0, eta_seconds=350))
+    progress.done()
+    drawn = stream.getvalue()
+    assert "\n" not in drawn.rstrip("\n")  # redrawn in place: one line, never a second bar
+    assert "indexing" in drawn and "200/400 files · 9,000 chunks" in drawn
+    assert "30% embedded · 4,500/15,000 chunks · 30 chunks/s · about 6 min left" in drawn
+    assert "400 files · 30% embedded" in drawn  # the files stay in view while embedding

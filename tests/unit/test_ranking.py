@@ -200,7 +200,7 @@ def test_related_code_excludes_the_chunks_own_pieces_and_import_blocks(service: 
 def test_cli_and_lsp_output_show_where_else_it_is_declared(service: FolderService) -> None:
     hit = search(service, "wrap every paragraph of the text into lines of at most width characters")[0]
     out = io.StringIO()
-    cli._print_hits([hit], out)
+    cli._print_hits([hit.to_json()], out)
     assert "also declared in textkit/wrapping.pyi:1" in out.getvalue()
     assert hit.to_json()["also_declared_in"] == [
         {"path": "textkit/wrapping.pyi", "start_line": 1, "end_line": 3}

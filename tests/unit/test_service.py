@@ -375,3 +375,76 @@ def test_sigkilled_index_process_is_repaired(
         assert all(a.end_line + 1 == b.start_line for a, b in itertools.pairwise(chunks))
     assert engine.index().indexed == 0
     assert engine.status().dense_percent == 100
+
+
+def test_interrupted_first_index_is_searchable_and_continued(
+    sample_workspace: Path, minilm: Embedder, tmp_path: Path
+) -> None:
+    """The issue's new user: `codeseek index` on a fresh repository, with its stderr in a
+    log (plain progress lines), stopped with Ctrl-C once every file is chunked and
+    embedding has begun. The index answers by its words at once, says the last run
+    happened, and the next run embeds only what was left, re-chunking nothing."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    for i in range(60):  # about 1,200 chunks to embed: several batches
+        (sample_workspace / "gen").mkdir(exist_ok=True)
+        body = "\n\n".join(
+            f"def step_{i}_{j}(value):\n    # Step {j} of pipeline {i}.\n    return value * {i * 100 + j}\n"
+            for j in range(20)
+        )
+        (sample_workspace / "gen" / f"pipeline{i:03}.py").write_text(body + "\n")
+    store_path = tmp_path / "store"
+    env = {
+        **os.environ,
+        "CODESEEK_STORE": str(store_path),
+        "HF_HUB_OFFLINE": "1",
+        "CODESEEK_PROGRESS_INTERVAL": "0",  # every progress update as a line
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codeseek", "index", str(sample_workspace)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+            # The second embedding line has a measured rate: stop there, like a user's Ctrl-C.
+            if sum(entry.startswith("codeseek: embedding") for entry in lines) >= 2:
+                proc.send_signal(signal.SIGINT)
+                break
+        rest = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    lines += rest.splitlines()
+    embedding = [entry for entry in lines if entry.startswith("codeseek: embedding")]
+    assert len(embedding) >= 2, lines
+    assert any(entry.startswith("codeseek: indexing 69/69 files · ") for entry in lines), lines
+    assert embedding[1].startswith("codeseek: embedding 69 files · ") and " chunks/s" in embedding[1]
+    assert proc.returncode == 130 and "kept and searchable" in lines[-1], lines
+
+    # Searchable by its words without starting over, and said to be so.
+    reader = FolderService(sample_workspace, make_service(sample_workspace, minilm, store_path).config)
+    hits = reader.search(SearchRequest("step_42_7", 3, mode="lexical")).hits
+    assert hits and hits[0].path == "gen/pipeline042.py"
+    before = reader.status()
+    assert before.files == 69 and before.last_indexed_at is not None
+    assert 0 < before.embedded < before.dense_total
+
+    counting = FailingEmbedder(minilm, calls_before_failure=10_000)
+    report = make_service(sample_workspace, counting, store_path).index()
+    assert report.indexed == 0  # nothing re-chunked
+    assert report.chunks_embedded == counting.embedded == before.dense_total - before.embedded
+    assert make_service(sample_workspace, minilm, store_path).status().dense_percent == 100

@@ -202,3 +202,69 @@ def test_open_files_are_embedded_first(
         assert service.status().dense_percent == 100
     finally:
         service.stop()
+
+
+class GatedEmbedder(RecordingEmbedder):
+    """The real model, holding its first batch of documents until the test opens the
+    gate, and noting for each batch how many runs the service had finished by then."""
+
+    def __init__(self, inner: Embedder, service: list[FolderService]) -> None:
+        super().__init__(inner)
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.service = service
+        self.runs_at: list[int] = []
+
+    def before_call(self, texts: Sequence[str], kind: InputType) -> None:
+        if kind != "document":
+            return
+        super().before_call(texts, kind)
+        self.runs_at.append(self.service[0].runs)
+        self.started.set()
+        assert self.gate.wait(60)
+
+
+def test_a_save_during_the_backlog_embeds_that_file_first_and_only_it(
+    sample_workspace: Path, tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large first index is embedding in the background when the user saves a file:
+    the save's run embeds that file's chunks before anything else of the backlog, and
+    only those; the backlog goes on afterwards, in the background's steps."""
+    import codeseek.indexer as indexer_module
+    import codeseek.service as service_module
+
+    monkeypatch.setattr(indexer_module, "CHUNKS_PER_BATCH", 4)
+    monkeypatch.setattr(service_module, "EMBED_STEP_CHUNKS", 8)
+    holder: list[FolderService] = []
+    gated = GatedEmbedder(minilm, holder)
+    service = make_service(sample_workspace, tmp_path / "store", None)
+    holder.append(service)
+    service.start(watch=False)
+    try:
+        eventually(lambda: service.status().files == 9)  # chunked; the backlog is everything
+        service.attach_embedder(gated)
+        assert gated.started.wait(60)  # the first background batch is being embedded
+        runs_before = service.runs
+        saved = sample_workspace / "src/storage/retry.py"
+        saved.write_text(saved.read_text() + "\n\ndef give_up_after(attempts):\n    return attempts > 5\n")
+        service.files_changed([saved])
+        eventually(lambda: service.status().pending == 1)
+        gated.gate.set()
+        assert service.wait_idle(120)
+        batches = list(zip(gated.batches, gated.runs_at, strict=True))
+        saved_batches = [
+            i for i, (texts, _) in enumerate(batches) if texts[0].startswith("# src/storage/retry.py\n")
+        ]
+        # At most one background step (two batches) was under way when the save came.
+        assert saved_batches and saved_batches[0] <= 2
+        during_save = [texts for texts, runs in batches if runs == runs_before]
+        after_save = [texts for texts, runs in batches if runs > runs_before]
+        saved_chunks = [t for texts in during_save[saved_batches[0] :] for t in texts]
+        assert saved_chunks and all(t.startswith("# src/storage/retry.py\n") for t in saved_chunks)
+        assert after_save and not any(t.startswith("# src/storage/retry.py\n") for b in after_save for t in b)
+        assert service.status().dense_percent == 100
+        hits = service.search(SearchRequest("stop retrying after too many attempts", 3)).hits
+        assert "give_up_after" in [h.symbol for h in hits]
+    finally:
+        gated.gate.set()
+        service.stop()

@@ -254,3 +254,39 @@ def test_a_reader_between_a_writers_two_commits_drops_and_changes_nothing(tmp_pa
         pass
     assert [c.path for c in store.chunks_of("b.py")] == []
     assert [c.symbol for c in store.chunks_of("a.py")] == ["x"]
+
+
+def test_a_long_first_index_stays_compact_and_builds_its_vector_index_once(
+    store: IndexStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vectors filled in batch by batch, as a first index's embedding phase does: the
+    chunk ids have a B-tree from the first rows, the table is compacted every
+    COMPACT_EVERY_ROWS rows written instead of collecting a fragment per batch, and the
+    vector index waits until no chunk waits for a vector."""
+    monkeypatch.setattr(lance, "COMPACT_EVERY_ROWS", 200)
+    monkeypatch.setattr(lance, "VECTOR_INDEX_MIN_ROWS", 300)
+    rng = np.random.default_rng(5)
+    n = 1000
+    chunks = [chunk(f"f{i // 50}.py", i % 50 + 1, f"def fn_{i}(): return {i}", f"fn_{i}") for i in range(n)]
+    records = [FileRecord(f"f{j}.py", "h", 1, 1, 50) for j in range(n // 50)]
+    vectors = unit(rng, n)
+
+    def fragments() -> int:
+        table = store._table(store.chunks_name)
+        return int(table.stats()["fragment_stats"]["num_fragments"])
+
+    with store.writer() as writer:
+        writer.replace_files(records, chunks, vectors, present=[False] * n)
+        indexes = store._table(store.chunks_name).list_indices()
+        assert any(idx.columns == ["id"] and idx.index_type == "BTree" for idx in indexes)
+        most = 0
+        while pending := store.unembedded(50):
+            writer.set_vectors([p.id for p in pending], unit(rng, len(pending)))
+            most = max(most, fragments())
+            if store.count_embedded()[0] == 500:
+                writer.optimize()  # a save's run ends while half the backlog still waits
+                assert not store.has_vector_index()
+        assert most <= 6  # 20 batches of vectors, never 20 fragments
+        writer.optimize()
+    assert store.has_vector_index() and store.index_meta()["vector_index_rows"] == n
+    assert store.count_embedded() == (n, n)

@@ -54,6 +54,35 @@ describe('statusBarView', () => {
     expect(view.text).toBe('$(sync~spin) codeseek: indexing (7 files left)');
   });
 
+  it('shows the run\'s files and chunks, then how much is embedded with the rate and time left', () => {
+    const chunking = statusBarView({
+      kind: 'indexing',
+      progress: { title: 'Indexing transformers', message: '120/2,913 files · 8,400 chunks', percentage: 4 },
+    });
+    expect(chunking.text).toBe('$(sync~spin) codeseek: indexing 120/2,913 files · 8,400 chunks');
+    const embedding = statusBarView({
+      kind: 'indexing',
+      progress: {
+        title: 'Embedding transformers',
+        message: '32% embedded · 38,000/118,567 chunks · 29 chunks/s · about 46 min left',
+        percentage: 32,
+      },
+    });
+    expect(embedding.text).toBe(
+      '$(sync~spin) codeseek: indexing 32% embedded · 38,000/118,567 chunks · 29 chunks/s · about 46 min left',
+    );
+    expect(embedding.tooltip).toBe(
+      'Embedding transformers\n32% embedded · 38,000/118,567 chunks · 29 chunks/s · about 46 min left',
+    );
+  });
+
+  it('says how much is embedded while the backlog fills in without a progress', () => {
+    const status = indexStatus({ state: 'indexing', embedded: 395, denseTotal: 1234, densePercent: 32 });
+    const view = statusBarView({ kind: 'ready', status });
+    expect(view.text).toBe('$(sync~spin) codeseek: indexing · 32% embedded');
+    expect(view.tooltip).toContain('Embedded: 32% (395 of 1,234 chunks); the rest is found by its words');
+  });
+
   it('turns red and opens the logs on an index error', () => {
     const view = statusBarView({ kind: 'ready', status: indexStatus({ state: 'error', lastError: 'disk full' }) });
     expect(view.severity).toBe('error');
