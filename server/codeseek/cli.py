@@ -715,6 +715,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("codeseek: interrupted; what was indexed so far is kept and searchable", file=err)
+        # Ctrl-C can land inside LanceDB's own event loop and leave a coroutine behind,
+        # which Python reports at exit ("coroutine ... was never awaited"): noise after
+        # the line above, not something the user can act on.
+        import warnings
+
+        warnings.simplefilter("ignore", RuntimeWarning)
         return 130
     except BrokenPipeError:  # `codeseek search ... | head`
         return EXIT_OK

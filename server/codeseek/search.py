@@ -232,6 +232,19 @@ def named_definition(query: str, chunk: StoredChunk) -> bool:
     return symbol == wanted or symbol.endswith("." + wanted)
 
 
+_COMPOUND = re.compile(r"[_.$#:]|[a-z][A-Z]")
+
+
+def mentions_identifier(query: str, chunk: StoredChunk) -> bool:
+    """Whether a compound identifier-shaped query (`STRIPE_SECRET_KEY`, `parseDuration`,
+    `Foo.bar`; not a plain word, which would lift every chunk that uses it) appears as a
+    whole in the chunk's code: where a constant or a setting of that name is."""
+    query = query.strip()
+    if not _IDENTIFIER_QUERY.match(query) or not _COMPOUND.search(query):
+        return False
+    return re.search(rf"(?<![\w$]){re.escape(query)}(?![\w$])", chunk.text) is not None
+
+
 def names_a_module(query: str, chunk: StoredChunk) -> bool:
     """Whether the query names one of the modules an import block imports."""
     imported = {w.lower() for w in _WORDS.findall(chunk.text)} - _IMPORT_KEYWORDS
@@ -479,10 +492,16 @@ class Searcher:
         blocks last unless the query names what they import."""
         weighted = []
         for chunk, score in ranked:
-            if not is_code_definition(chunk):
+            named = mode != "semantic" and named_definition(query, chunk)
+            # `STRIPE_SECRET_KEY` set in a block of constants: above every chunk that only
+            # shares its words, below the definition of that name.
+            mentioned = not named and mode != "semantic" and mentions_identifier(query, chunk)
+            if not is_code_definition(chunk) and not mentioned:
                 score *= self.block_weight
-            if mode != "semantic" and named_definition(query, chunk):
-                score += 1.0  # above every score fusion gives (at most 1)
+            if named:
+                score += 2.0  # fusion gives at most 1: above everything else
+            elif mentioned:
+                score += 1.0
             weighted.append((chunk, score))
         weighted.sort(key=lambda pair: pair[1], reverse=True)
 

@@ -99,6 +99,17 @@ def group_by_key(items, key):
     return dict(sorted(groups.items()))
 """
 
+# A setting defined in a block of constants, and a function whose name has its words.
+SETTINGS_PY = """\
+DEFAULT_TIMEOUT_SECONDS = 30
+RETRY_LIMIT = 5
+LOG_FORMAT = "%(levelname)s %(message)s"
+
+
+def default_timeout_seconds_for(host):
+    return 60 if host.endswith(".internal") else 10
+"""
+
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, minilm: Embedder) -> Iterator[FolderService]:
@@ -109,6 +120,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, minilm: Embedder) -> Itera
     (root / "colours").mkdir()
     (root / "colours" / "__init__.pyi").write_text(COLOURS_PYI)
     (root / "report.py").write_text(REPORT_PY)
+    (root / "settings.py").write_text(SETTINGS_PY)
     config = Config()
     config.store.path = str(tmp_path_factory.mktemp("ranking-store"))
     folder = FolderService(root, config, embedder=minilm)
@@ -184,6 +196,14 @@ def test_an_identifier_query_finds_that_definition_first(
 ) -> None:
     hits = search(service, query)
     assert (hits[0].path, hits[0].symbol) == (path, symbol), hits[:3]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "lexical"])
+def test_an_identifier_set_in_a_block_of_constants_comes_first(service: FolderService, mode: str) -> None:
+    """Not the function whose name shares its words: the place that names it whole."""
+    hits = search(service, "DEFAULT_TIMEOUT_SECONDS", mode)
+    assert (hits[0].path, hits[0].start_line) == ("settings.py", 1), hits[:3]
+    assert "default_timeout_seconds_for" in [h.symbol for h in hits]
 
 
 def test_related_code_excludes_the_chunks_own_pieces_and_import_blocks(service: FolderService) -> None:
