@@ -152,6 +152,8 @@ def store_only_child(workspace: Path) -> None:
                 np.float32
             )
 
+    if os.environ.get("CODESEEK_BENCH_MEMTRACE"):
+        threading.Thread(target=trace_memory, daemon=True).start()
     config = Config()
     config.store.path = os.environ["CODESEEK_STORE"]
     service = FolderService(workspace, config, embedder=HashEmbedder())
@@ -161,6 +163,25 @@ def store_only_child(workspace: Path) -> None:
     finally:
         progress.done()
     print(f"{report.files} files, {report.chunks} chunks, {report.chunks_embedded} embedded", file=sys.stderr)
+
+
+def trace_memory() -> None:
+    """With CODESEEK_BENCH_MEMTRACE (store-only child): every 5 s, the process's RSS next to
+    what Arrow's memory pool holds, so that a growth shows as Arrow's or as someone else's."""
+    import pyarrow as pa
+
+    started = time.monotonic()
+    while True:
+        rss, _ = proc_status_mb(os.getpid())
+        pool = pa.default_memory_pool()
+        print(
+            f"memtrace {time.monotonic() - started:6.1f} s rss {rss:7.0f} MB"
+            f" arrow {pa.total_allocated_bytes() / 2**20:7.0f} MB ({pool.backend_name},"
+            f" max {pool.max_memory() / 2**20:.0f} MB)",
+            file=sys.stderr,
+            flush=True,
+        )
+        time.sleep(5)
 
 
 def copy_subset(source: Path, target: Path, limit: int) -> None:
