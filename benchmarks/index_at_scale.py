@@ -16,7 +16,9 @@ plain progress lines, is kept), and meanwhile:
 `--store-only` runs the same index in a child process with a stand-in embedder that
 hashes each text to a vector: no model, so the whole run (every chunk written, its
 vector filled in, compactions, the vector index at the end) takes a minute or two, and
-its memory is the store's and the pipeline's alone.
+its memory is the store's and the pipeline's alone. With CODESEEK_BENCH_MEMTRACE=1 in
+the environment the child prints its RSS next to what Arrow's memory pool holds every
+5 s (to --log).
 
 With --time-limit the run is interrupted (SIGINT, as Ctrl-C) when the time is up; the
 table then says how far it got. `--limit N` indexes a copy of the first N files

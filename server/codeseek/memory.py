@@ -14,7 +14,8 @@ a merge's or a compaction's buffers. Each arena then keeps its own high-water ma
 `malloc_trim` cannot shrink where a few live blocks pin its pages, so the resident size
 grew with every merge of vectors into a 115,000-row table (564 MB after chunking to
 1,439 MB at the end, with no model loaded). Two arenas cut the peak of a 50,000-chunk
-store-only run from 1,066 MB to about 670 MB (docs/benchmarks.md, "Indexing at scale").
+store-only run from 1,020 MB to 601 MB in the same time, and of the whole 115,000-chunk
+run to 969 MB, flat (docs/benchmarks.md, "Indexing at scale").
 """
 
 from __future__ import annotations
