@@ -16,7 +16,9 @@ plain progress lines, is kept), and meanwhile:
 `--store-only` runs the same index in a child process with a stand-in embedder that
 hashes each text to a vector: no model, so the whole run (every chunk written, its
 vector filled in, compactions, the vector index at the end) takes a minute or two, and
-its memory is the store's and the pipeline's alone.
+its memory is the store's and the pipeline's alone. With CODESEEK_BENCH_MEMTRACE=1 in
+the environment the child prints its RSS next to what Arrow's memory pool holds every
+5 s (to --log).
 
 With --time-limit the run is interrupted (SIGINT, as Ctrl-C) when the time is up; the
 table then says how far it got. `--limit N` indexes a copy of the first N files
@@ -152,6 +154,8 @@ def store_only_child(workspace: Path) -> None:
                 np.float32
             )
 
+    if os.environ.get("CODESEEK_BENCH_MEMTRACE"):
+        threading.Thread(target=trace_memory, daemon=True).start()
     config = Config()
     config.store.path = os.environ["CODESEEK_STORE"]
     service = FolderService(workspace, config, embedder=HashEmbedder())
@@ -161,6 +165,25 @@ def store_only_child(workspace: Path) -> None:
     finally:
         progress.done()
     print(f"{report.files} files, {report.chunks} chunks, {report.chunks_embedded} embedded", file=sys.stderr)
+
+
+def trace_memory() -> None:
+    """With CODESEEK_BENCH_MEMTRACE (store-only child): every 5 s, the process's RSS next to
+    what Arrow's memory pool holds, so that a growth shows as Arrow's or as someone else's."""
+    import pyarrow as pa
+
+    started = time.monotonic()
+    while True:
+        rss, _ = proc_status_mb(os.getpid())
+        pool = pa.default_memory_pool()
+        print(
+            f"memtrace {time.monotonic() - started:6.1f} s rss {rss:7.0f} MB"
+            f" arrow {pa.total_allocated_bytes() / 2**20:7.0f} MB ({pool.backend_name},"
+            f" max {pool.max_memory() / 2**20:.0f} MB)",
+            file=sys.stderr,
+            flush=True,
+        )
+        time.sleep(5)
 
 
 def copy_subset(source: Path, target: Path, limit: int) -> None:

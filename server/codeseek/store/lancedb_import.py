@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from importlib.machinery import ModuleSpec
 from typing import Any
 
+from codeseek.memory import limit_arenas
+
 log = logging.getLogger(__name__)
 
 REST_CLIENT = "lance_namespace_urllib3_client"
@@ -106,6 +108,9 @@ def import_lancedb() -> Any:
     # another thread.
     with _import_lock:
         if "lancedb" not in sys.modules:
+            # Before LanceDB's runtime starts its worker threads, each of which would
+            # otherwise get a malloc arena of its own (see codeseek.memory).
+            limit_arenas()
             try:
                 _defer_rest_client()
             except (ImportError, ValueError, AttributeError, TypeError) as exc:
