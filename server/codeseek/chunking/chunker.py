@@ -325,10 +325,10 @@ class _Source:
         return self._prefix[end + 1] - self._prefix[start]
 
     def budget(self, context: tuple[str, ...]) -> int:
-        """Tokens left for the code once the path and the context are in."""
+        """Tokens left for the code once the context is in (`Chunk.embed_text`)."""
         cost = self._header_tokens.get(context)
         if cost is None:
-            header = f"# {self.path}\n" + "".join(line + "\n" for line in context)
+            header = "".join(line + "\n" for line in context)
             cost = self._header_tokens[context] = self.count_tokens(header)
         return self.max_tokens - cost
 

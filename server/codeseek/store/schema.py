@@ -28,7 +28,9 @@ from codeseek.model import Chunk
 #    can tell a chunk of the file version it knows from one a concurrent publisher wrote;
 #    definitions' ranges, signatures and declarations filled in, import blocks, `names`
 #    holds the definition's names only (with a full-text index of its own).
-SCHEMA_VERSION = 3
+# 4: the embedded text is the context and the code, without the path (content keys
+#    changed with it, so the vector cache misses and every chunk is embedded again).
+SCHEMA_VERSION = 4
 
 _IDENT_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
