@@ -165,15 +165,16 @@ def build_candidates(work: Path, threads: int, default: OnnxEmbedder) -> list[Ca
     return [
         Candidate("torch fp32, batches of 8 (before)", torch8.embed_documents),
         Candidate("torch fp32, batches of 32", torch32.embed_documents),
-        Candidate("onnx fp32", fp32.embed_batch),
-        Candidate("onnx int8, every MatMul (no fp32 layer)", no_ffn.embed_batch),
-        Candidate("onnx int8, FFN outputs of all 6 layers in fp32", all_ffn.embed_batch),
+        Candidate("onnx fp32", fp32.embed_documents),
+        Candidate("onnx int8, every MatMul (no fp32 layer)", no_ffn.embed_documents),
+        Candidate("onnx int8, FFN outputs of all 6 layers in fp32", all_ffn.embed_documents),
         Candidate(
             f"onnx int8, layers 0-2 FFN out fp32 (default: one text a call, {threads} at once)",
-            default.embed_batch,
+            default.embed_documents,
         ),
         Candidate(
-            "onnx int8, one text a call, 1 at once", OnnxEmbedder(model, default.path, threads=1).embed_batch
+            "onnx int8, one text a call, 1 at once",
+            OnnxEmbedder(model, default.path, threads=1).embed_documents,
         ),
         Candidate(
             f"onnx int8, padded batches of 1,024 tokens, {threads} threads each",
