@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -183,6 +183,16 @@ class RecordingEmbedder(WrappedEmbedder):
             self.batches.append(list(texts))
 
 
+def embedded_from(service: FolderService, path: str) -> Callable[[str], bool]:
+    """Whether an embedded text is one of `path`'s chunks as indexed now (the embedded
+    text is the enclosing signatures and the code, without the path)."""
+    store = service.store()
+    assert store is not None
+    texts = [c.text for c in store.chunks_of(path)]
+    assert texts
+    return lambda embedded: any(embedded.endswith(text) for text in texts)
+
+
 def test_open_files_are_embedded_first(
     sample_workspace: Path, tmp_path: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -197,8 +207,12 @@ def test_open_files_are_embedded_first(
         eventually(lambda: service.status().files == 9)  # chunked, nothing embedded yet
         service.attach_embedder(recording)
         assert service.wait_idle(120)
-        first = recording.batches[0]
-        assert first and all(text.startswith("# web/cart.ts\n") for text in first)
+        of_cart = embedded_from(service, "web/cart.ts")
+        order = [text for batch in recording.batches for text in batch]
+        store = service.store()
+        assert store is not None
+        dense = sum(c.dense for c in store.chunks_of("web/cart.ts"))
+        assert dense and all(of_cart(text) for text in order[:dense]), order[:dense]
         assert service.status().dense_percent == 100
     finally:
         service.stop()
@@ -252,16 +266,15 @@ def test_a_save_during_the_backlog_embeds_that_file_first_and_only_it(
         gated.gate.set()
         assert service.wait_idle(120)
         batches = list(zip(gated.batches, gated.runs_at, strict=True))
-        saved_batches = [
-            i for i, (texts, _) in enumerate(batches) if texts[0].startswith("# src/storage/retry.py\n")
-        ]
+        of_saved = embedded_from(service, "src/storage/retry.py")
+        saved_batches = [i for i, (texts, _) in enumerate(batches) if of_saved(texts[0])]
         # At most one background step (two batches) was under way when the save came.
         assert saved_batches and saved_batches[0] <= 2
         during_save = [texts for texts, runs in batches if runs == runs_before]
         after_save = [texts for texts, runs in batches if runs > runs_before]
         saved_chunks = [t for texts in during_save[saved_batches[0] :] for t in texts]
-        assert saved_chunks and all(t.startswith("# src/storage/retry.py\n") for t in saved_chunks)
-        assert after_save and not any(t.startswith("# src/storage/retry.py\n") for b in after_save for t in b)
+        assert saved_chunks and all(of_saved(t) for t in saved_chunks)
+        assert after_save and not any(of_saved(t) for b in after_save for t in b)
         assert service.status().dense_percent == 100
         hits = service.search(SearchRequest("stop retrying after too many attempts", 3)).hits
         assert "give_up_after" in [h.symbol for h in hits]
