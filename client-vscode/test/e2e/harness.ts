@@ -249,13 +249,24 @@ export async function addFolderToWorkspace(page: Page, folder: string): Promise<
   await runCommand(page, 'Workspaces: Add Folder to Workspace...');
   const input = page.locator('.quick-input-widget input');
   try {
-    // The dialog opens at the current folder; wait for it before typing over its path.
-    await expect.poll(() => input.inputValue()).toMatch(/\/$/);
-    await input.fill(folder.endsWith('/') ? folder : folder + '/');
-    // Typing a folder's path opens it in the dialog; it has no subfolders, so only ".."
-    // is listed once it has. Accepting earlier would add whatever the dialog showed before.
+    // The dialog opens at a folder of its choosing and may set its path after we typed
+    // ours (seen: it reset to the workspace file's folder), so type it again until it
+    // stays. Typing a folder's path opens it in the dialog; it has no subfolders, so only
+    // ".." is listed once it has. Accepting earlier would add whatever it showed before.
+    const target = folder.endsWith('/') ? folder : folder + '/';
     const rows = page.locator('.quick-input-list .monaco-list-row');
-    await expect.poll(async () => (await rows.allInnerTexts()).map((t) => t.trim())).toEqual(['..']);
+    await expect
+      .poll(
+        async () => {
+          if ((await input.inputValue()) !== target) {
+            await input.fill(target);
+          }
+          return (await rows.allInnerTexts()).map((t) => t.trim());
+        },
+        { timeout: 30_000, interval: 500 },
+      )
+      .toEqual(['..']);
+    await expect.poll(() => input.inputValue()).toBe(target);
     await page.locator('.quick-input-widget .monaco-button', { hasText: /^Add$/ }).click();
     await page.locator('.explorer-folders-view .monaco-list-row', { hasText: basename(folder) }).first().waitFor();
   } catch (error) {
@@ -297,8 +308,12 @@ export async function openFile(page: Page, name: string): Promise<void> {
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible' });
   await input.fill(name);
-  // Click the row rather than press Enter: the list may still show the previous matches.
-  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
+  // Enter once the first row is the file: the list may still show the previous matches.
+  // Not a click: a tooltip left by an earlier step can sit over the row and take it.
+  const first = page.locator('.quick-input-list .monaco-list-row').first();
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  await expect.poll(() => first.getAttribute('aria-label'), { timeout: 30_000 }).toMatch(new RegExp(`^${escaped} `));
+  await input.press('Enter');
   await page.locator('.tab.active', { hasText: name }).waitFor();
 }
 
