@@ -322,17 +322,11 @@ class VoyageReranker(Reranker):
             raise RerankerError(
                 f"Voyage AI refused the rerank request: {redact_error(exc, self._key)}"
             ) from None
-        scores: list[float | None] = [None] * len(documents)
         try:
-            for item in result.results:
-                scores[int(item.index)] = float(item.relevance_score)
-        except (TypeError, ValueError, IndexError) as exc:
+            pairs = [(item.index, item.relevance_score) for item in result.results]
+            return _in_document_order(pairs, len(documents), "Voyage AI")
+        except (TypeError, ValueError, AttributeError) as exc:
             raise RerankerError(f"Voyage AI answered a rerank request with {exc!r}") from None
-        if any(s is None for s in scores):
-            raise RerankerError(
-                f"Voyage AI scored {sum(s is not None for s in scores)} of {len(documents)} documents"
-            )
-        return [float(s) for s in scores if s is not None]
 
     def __repr__(self) -> str:
         return f"VoyageReranker(model={self.model_id!r})"
@@ -340,17 +334,22 @@ class VoyageReranker(Reranker):
 
 def _scores_in_order(response: httpx.Response, expected: int, url: str) -> list[float]:
     """SGLang answers a list sorted by score; put the scores back in document order."""
-    scores: list[float | None] = [None] * expected
     try:
-        for item in response.json():
-            index = item["index"]
-            if not isinstance(index, int) or not 0 <= index < expected or scores[index] is not None:
-                raise ValueError(f"index {index!r}")
-            scores[index] = float(item["score"])
+        pairs = [(item["index"], item["score"]) for item in response.json()]
+        return _in_document_order(pairs, expected, f"the SGLang reranker at {url}")
     except (ValueError, KeyError, TypeError) as exc:
         raise RerankerError(f"the SGLang reranker at {url} answered with an unexpected body: {exc}") from None
+
+
+def _in_document_order(pairs: list[tuple[Any, Any]], expected: int, who: str) -> list[float]:
+    """Scores given as (document index, score), as both rerank APIs answer them sorted by
+    score, back in document order. ValueError for an index out of range or seen twice;
+    RerankerError when a document got no score."""
+    scores: list[float | None] = [None] * expected
+    for index, score in pairs:
+        if not isinstance(index, int) or not 0 <= index < expected or scores[index] is not None:
+            raise ValueError(f"index {index!r}")
+        scores[index] = float(score)
     if any(s is None for s in scores):
-        raise RerankerError(
-            f"the SGLang reranker at {url} scored {sum(s is not None for s in scores)} of {expected} documents"
-        )
+        raise RerankerError(f"{who} scored {sum(s is not None for s in scores)} of {expected} documents")
     return [float(s) for s in scores if s is not None]
