@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+# The same commands and query as the cold benchmark, so the two tables compare.
+from cold_cli import commands  # benchmarks/, the script's own folder
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 from pygls.protocol import (
@@ -41,7 +43,6 @@ from pygls.protocol import (
 )
 
 WORKSPACE = Path(__file__).resolve().parent.parent / "tests" / "data" / "workspace"
-QUERY = "retry with exponential backoff"
 SERVED = "answered by the language server"
 
 
@@ -54,15 +55,6 @@ def _raw_converter() -> Any:
     for cls in (JsonRPCRequestMessage, JsonRPCResponseMessage, JsonRPCNotification):
         converter.register_structure_hook(cls, keep_raw)
     return converter
-
-
-def commands(ws: Path) -> dict[str, list[str]]:
-    return {
-        "search --mode lexical": ["search", QUERY, "-w", str(ws), "--mode", "lexical"],
-        "search (hybrid)": ["search", QUERY, "-w", str(ws)],
-        "status": ["status", "-w", str(ws)],
-        "related": ["related", "src/storage/retry.py:5", "-w", str(ws)],
-    }
 
 
 async def cli(argv: list[str], env: dict[str, str]) -> tuple[float, int, str, str, float]:
