@@ -210,3 +210,32 @@ def test_every_damage_heals_without_a_traceback(
     # And the store is clean now: nothing left for the next reader to trip on.
     assert IndexStore(store, KEY, 384).check(deep=True) == []
     assert not os.path.exists(store / "meta.json") or json.loads((store / "meta.json").read_text())
+
+
+def test_a_torn_file_is_indexed_again(
+    pristine: tuple[Path, Path, dict[str, object]], minilm: Embedder, tmp_path: Path
+) -> None:
+    """A record and chunks that disagree (two publishers writing one file at the same
+    moment; a run killed between its two commits): the next run redoes those files."""
+    from dataclasses import replace
+
+    root, clean, expected = pristine
+    store_path = tmp_path / "store"
+    shutil.copytree(clean, store_path)
+    store = IndexStore(store_path, KEY, 384)
+    records = store.file_records()
+    with store.writer() as writer:
+        # Another version's record over these chunks; part of a file's chunks gone.
+        writer._upsert_files([replace(records["gen/mod03.py"], hash="0" * 16)])
+        chunks = writer._table(store.chunks_name)
+        one = store.chunks_of("gen/mod04.py")[0]
+        chunks.delete(f"path = 'gen/mod04.py' AND start_line = {one.start_line}")
+        # Chunks of a file with no record at all.
+        writer._table(store.files_name).delete("path = 'gen/mod05.py'")
+    counting = CountingEmbedder(minilm)
+    config = Config()
+    config.store.path = str(store_path)
+    report = FolderService(root, config, embedder=counting).index()
+    assert report.indexed == 3  # mod03, mod04, mod05: nothing else
+    assert counting.embedded == 0  # their vectors come from the cache by content
+    assert snapshot(store_path) == expected

@@ -807,8 +807,8 @@ class IndexWriter:
     def _check_remote(self) -> None:
         """A remote store is checked, never rebuilt: a layout this version cannot write is
         the publisher's to resolve (publish to a new URI), not a reason to drop tables
-        other machines use. Scans are left out too: each would read the whole index over
-        the network on every publish."""
+        other machines use. Full scans are left out too: each would read the whole index
+        (vectors and all) over the network on every publish."""
         store = self.store
         meta, damaged = store.meta_file.read()
         version = meta.get("schema_version")
@@ -828,6 +828,9 @@ class IndexWriter:
         if damaged or version != SCHEMA_VERSION:
             meta["schema_version"] = SCHEMA_VERSION
             store.meta_file.write(meta)
+        # Two columns of each table, not a scan: what a publisher that raced another one
+        # left torn is redone by this run.
+        self._reconcile()
 
     def _heal_table(self, name: str, schema: pa.Schema, deep: bool) -> bool:
         """Open and read `name`; rebuild it when either fails. True when rebuilt."""
@@ -856,31 +859,45 @@ class IndexWriter:
         return False
 
     def _reconcile(self) -> None:
-        """Chunks without a file record (a run killed between the two commits) and file
-        records whose chunks are missing are removed, so the next run redoes exactly
-        those files."""
+        """Every file's chunks and its record agree, so the next run redoes exactly the
+        files that were torn. Chunks without a record (a run killed between the two
+        commits) and chunks of another version of their file (two publishers writing one
+        file at the same moment: one's chunks, the other's record) are removed; a record
+        whose chunks are all gone is removed too, so the file counts as new."""
         store = self.store
         chunks = store._table(store.chunks_name)
         files = store._table(store.files_name)
         if chunks is None or files is None:
             return
-        chunk_paths = set(
-            store._call(
-                "cannot read the chunks table",
-                lambda: chunks.search().select(["path"]).limit(None).to_arrow()["path"].to_pylist(),
-            )
+        stored = store._call(
+            "cannot read the chunks table",
+            lambda: chunks.search().select(["path", "file_hash"]).limit(None).to_arrow(),
         )
-        records = store._call("cannot read the files table", lambda: files.to_arrow().to_pylist())
-        recorded = {r["path"] for r in records}
-        expected = {r["path"] for r in records if r["chunks"] > 0}
-        orphans = sorted(chunk_paths - recorded)
-        missing = sorted(expected - chunk_paths)
+        versions: dict[str, dict[str, int]] = {}
+        for path, digest in zip(stored["path"].to_pylist(), stored["file_hash"].to_pylist(), strict=True):
+            counts = versions.setdefault(path, {})
+            counts[digest] = counts.get(digest, 0) + 1
+        records = store._call(
+            "cannot read the files table",
+            lambda: files.search().select(["path", "hash", "chunks"]).limit(None).to_arrow().to_pylist(),
+        )
+        recorded = {r["path"]: r for r in records}
+        orphans = sorted(versions.keys() - recorded.keys())
+        # A record is whole when exactly its chunks are stored (one row per chunk); chunks
+        # of the same code at the same place share an id across versions, so a torn
+        # write can leave a record with part of its chunks.
+        torn = sorted(
+            p
+            for p, r in recorded.items()
+            if versions.get(p, {}) != ({r["hash"]: r["chunks"]} if r["chunks"] else {})
+        )
         if orphans:
             log.info("removing chunks of %d files a killed run left without a record", len(orphans))
             self._delete_paths(chunks, "chunks", orphans)
-        if missing:
-            log.info("%d file records have no chunks; those files will be indexed again", len(missing))
-            self._delete_paths(files, "files", missing)
+        if torn:
+            log.info("%d files have chunks that do not match their record; indexing them again", len(torn))
+            self._delete_paths(chunks, "chunks", [p for p in torn if p in versions])
+            self._delete_paths(files, "files", torn)
 
     def _delete_paths(self, table: Any, name: str, paths: Sequence[str]) -> None:
         for part in _slices(paths):
@@ -1273,7 +1290,10 @@ class IndexWriter:
         waits for a vector (built during a long first index, it would be rebuilt again
         and again as the table grows)."""
         store = self.store
-        self.dedupe_remote()
+        if store.remote and self._written_paths:
+            self.dedupe_remote()
+            store.forget_tables()  # the other publisher's last commits, not the version opened first
+            self._reconcile()
         for name in (store.chunks_name, store.files_name, store.vectors_name):
             self.compact(name)
         self.ensure_text_index()
