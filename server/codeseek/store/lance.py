@@ -304,8 +304,20 @@ class IndexStore:
             return self._db
 
     def _table_names(self) -> set[str]:
-        if not self.remote and not self.path.is_dir():
-            return set()
+        if not self.remote:
+            # A local database is a folder of `<table>.lance` folders: listed here without
+            # LanceDB's namespace models, which a cold command never needs otherwise
+            # (store/lancedb_import.py).
+            try:
+                return {
+                    p.name[: -len(".lance")]
+                    for p in self.path.iterdir()
+                    if p.name.endswith(".lance") and p.is_dir()
+                }
+            except FileNotFoundError:
+                return set()
+            except OSError as exc:
+                raise store_error(exc, f"cannot list the index's tables in {self.path}") from None
         db = self._connect()
 
         def names() -> set[str]:
