@@ -314,7 +314,7 @@ class IndexStore:
                     for p in self.path.iterdir()
                     if p.name.endswith(".lance") and p.is_dir()
                 }
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 return set()
             except OSError as exc:
                 raise store_error(exc, f"cannot list the index's tables in {self.path}") from None
