@@ -232,7 +232,7 @@ def main() -> None:
             proc = subprocess.Popen(
                 command,
                 env=env,
-                stdout=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,  # its --json report is not used; a pipe nobody reads fills up
                 stderr=log,
                 text=True,
             )
