@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import codeseek
-from codeseek.search import BLOCK_WEIGHT, LEXICAL_WEIGHT, NAMES_WEIGHT
+from codeseek.search import BLOCK_WEIGHT, LEXICAL_WEIGHT, NAMES_WEIGHT, PIECE_WEIGHT
 
 MODES = ("lexical", "semantic", "hybrid")
 BASELINE = "functions"
@@ -59,6 +59,7 @@ METRICS = ("recall_at_1", "recall_at_5", "recall_at_10", "mrr")
 RANKING_FLAGS = {
     "names_weight": ("--names-weight", "n", NAMES_WEIGHT),
     "block_weight": ("--block-weight", "b", BLOCK_WEIGHT),
+    "piece_weight": ("--piece-weight", "p", PIECE_WEIGHT),
 }
 
 

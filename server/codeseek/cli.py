@@ -185,6 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="W",
         help="share of its score a chunk that defines nothing keeps, 0 to 1 (default: the built-in one)",
     )
+    p.add_argument(
+        "--piece-weight",
+        type=float,
+        metavar="W",
+        help="share of its score a later piece of a function cut in pieces keeps, 0 to 1 "
+        "(default: the built-in one)",
+    )
     p.add_argument("--plot", metavar="DIR", help="write a PNG chart of the results to DIR (needs matplotlib)")
     _common_eval(p)
 

@@ -53,6 +53,12 @@ NAMES_WEIGHT = 2.0
 # type's header and fields, a Markdown section) keeps of its score: a function of the
 # same relevance is what users look for.
 BLOCK_WEIGHT = 0.7
+# What a later piece of a function cut in pieces keeps of its score: the head (the
+# signature and the first lines) says what the function does; a later piece's loop or
+# error handling also matches queries about other code. Chosen leave-one-corpus-out with
+# the lexical weight (0.9 in 10 of 12 folds): semantic MRR 0.555 -> 0.560, five corpora
+# below the one-vector-per-function baseline -> three, hybrid unchanged within 0.003.
+PIECE_WEIGHT = 0.9
 IMPORTS = "imports"  # the kind of an import-only block (chunking/chunker.py)
 CODE_KINDS = frozenset({"function", "method"})
 # Candidates fetched from each retriever per requested hit, before fusion and merging.
@@ -414,6 +420,7 @@ class Searcher:
         self.lexical_weight = LEXICAL_WEIGHT
         self.names_weight = NAMES_WEIGHT
         self.block_weight = BLOCK_WEIGHT
+        self.piece_weight = PIECE_WEIGHT
 
     def search(self, request: SearchRequest) -> SearchResult:
         check_request(request)
@@ -492,6 +499,8 @@ class Searcher:
         blocks last unless the query names what they import."""
         weighted = []
         for chunk, score in ranked:
+            if chunk.def_start and chunk.start_line > chunk.def_start:
+                score *= self.piece_weight  # a later piece of a function cut in pieces
             named = mode != "semantic" and named_definition(query, chunk)
             # `STRIPE_SECRET_KEY` set in a block of constants: above every chunk that only
             # shares its words, below the definition of that name.

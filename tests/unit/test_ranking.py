@@ -15,7 +15,7 @@ from codeseek.config import Config
 from codeseek.embedding.base import Embedder
 from codeseek.lsp.protocol import LineLengths, hit_json
 from codeseek.model import Hit, Span
-from codeseek.search import SearchRequest
+from codeseek.search import PIECE_WEIGHT, SearchRequest
 from codeseek.service import FolderService
 
 WRAPPING_PY = """\
@@ -167,6 +167,26 @@ def test_a_split_function_returns_once_with_its_range_and_signature(service: Fol
         assert len(mine) == 1, (mode, hits)
         assert (mine[0].start_line, mine[0].end_line) == (6, 77)
         assert mine[0].preview == "def render_report_table(rows, padding):"
+
+
+def test_a_later_piece_of_a_split_function_keeps_the_piece_weight_of_its_score(
+    service: FolderService, minilm: Embedder
+) -> None:
+    """The head of a function says what it does; a later piece (here the last of 70 column
+    steps) counts for PIECE_WEIGHT of its similarity, the head for all of it."""
+    pieces = [c for c in chunks(service, "report.py") if c.symbol == "render_report_table"]
+    head = next(c for c in pieces if c.start_line <= 6)
+    query = "total_65 = measure_column_65(rows, padding=65)  # widen column 65 for the report"
+    store = service.store()
+    assert store is not None
+    raw = {c.id: c.score for c in store.vector_search(minilm.embed_query(query), 50)}
+    later = max(raw[c.id] for c in pieces if c.id != head.id)
+    assert later > raw[head.id]  # the query is about a later piece
+    hit = next(h for h in search(service, query, "semantic") if h.symbol == "render_report_table")
+    assert hit.score == pytest.approx(
+        max(raw[head.id], PIECE_WEIGHT * later), abs=1e-4
+    )  # hits round to 4 places
+    assert PIECE_WEIGHT < 1.0
 
 
 def test_an_import_block_never_leads_unless_the_query_names_a_module(service: FolderService) -> None:

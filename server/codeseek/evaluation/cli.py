@@ -41,6 +41,11 @@ def run_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if not 0.0 <= block_weight <= 1.0:
             raise UsageError("--block-weight must be between 0 and 1")
         weights_set["block_weight"] = block_weight
+    piece_weight = getattr(args, "piece_weight", None)
+    if piece_weight is not None:
+        if not 0.0 <= piece_weight <= 1.0:
+            raise UsageError("--piece-weight must be between 0 and 1")
+        weights_set["piece_weight"] = piece_weight
     root = workspace_path(args.path)
     config = load_cli_config(root, args, err)
     settings = _apply_set_flags(config, getattr(args, "set", None) or [])

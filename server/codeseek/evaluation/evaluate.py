@@ -261,7 +261,7 @@ def evaluate(
     `work_dir` (an empty temporary folder the caller removes) receives the stripped copy
     and, without `index_cache`, one store per embedder. `lexical_weights`, when given,
     evaluates hybrid mode once per weight instead of at the built-in weight; `ranking`
-    sets other weights of the searcher (`names_weight`, `block_weight`) for every mode.
+    sets other weights of the searcher (`names_weight`, `block_weight`, `piece_weight`) for every mode.
     `settings` only records the config overrides the caller applied. Raises WorkspaceError when the
     workspace has no usable documented function."""
     say = notify or (lambda message: None)
