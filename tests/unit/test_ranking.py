@@ -183,9 +183,8 @@ def test_a_later_piece_of_a_split_function_keeps_the_piece_weight_of_its_score(
     later = max(raw[c.id] for c in pieces if c.id != head.id)
     assert later > raw[head.id]  # the query is about a later piece
     hit = next(h for h in search(service, query, "semantic") if h.symbol == "render_report_table")
-    assert hit.score == pytest.approx(
-        max(raw[head.id], PIECE_WEIGHT * later), abs=1e-4
-    )  # hits round to 4 places
+    # Hits round their score to 4 places.
+    assert hit.score == pytest.approx(max(raw[head.id], PIECE_WEIGHT * later), abs=1e-4)
     assert PIECE_WEIGHT < 1.0
 
 

@@ -36,16 +36,12 @@ def run_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if names_weight < 0:
             raise UsageError("--names-weight must be at least 0")
         weights_set["names_weight"] = names_weight
-    block_weight = getattr(args, "block_weight", None)
-    if block_weight is not None:
-        if not 0.0 <= block_weight <= 1.0:
-            raise UsageError("--block-weight must be between 0 and 1")
-        weights_set["block_weight"] = block_weight
-    piece_weight = getattr(args, "piece_weight", None)
-    if piece_weight is not None:
-        if not 0.0 <= piece_weight <= 1.0:
-            raise UsageError("--piece-weight must be between 0 and 1")
-        weights_set["piece_weight"] = piece_weight
+    for share in ("block_weight", "piece_weight"):  # shares of a score a chunk keeps
+        value = getattr(args, share, None)
+        if value is not None:
+            if not 0.0 <= value <= 1.0:
+                raise UsageError(f"--{share.replace('_', '-')} must be between 0 and 1")
+            weights_set[share] = value
     root = workspace_path(args.path)
     config = load_cli_config(root, args, err)
     settings = _apply_set_flags(config, getattr(args, "set", None) or [])

@@ -97,6 +97,8 @@ SQL_SLICE = 500
 FTS_COLUMN = "tokens"
 # A remote store's record of itself (what meta.json holds locally): one row, key "meta".
 META_TABLE = "codeseek_meta"
+# A local database is a folder of one `<table>.lance` folder per table.
+TABLE_FOLDER_SUFFIX = ".lance"
 # How stale a remote reader's view of a table may be: each fresh look costs a LIST request
 # (+15 to +35 ms a query against the test server), and a team index changes per publish.
 REMOTE_READ_CONSISTENCY = timedelta(seconds=5)
@@ -310,9 +312,9 @@ class IndexStore:
             # (store/lancedb_import.py).
             try:
                 return {
-                    p.name[: -len(".lance")]
+                    p.name[: -len(TABLE_FOLDER_SUFFIX)]
                     for p in self.path.iterdir()
-                    if p.name.endswith(".lance") and p.is_dir()
+                    if p.name.endswith(TABLE_FOLDER_SUFFIX) and p.is_dir()
                 }
             except (FileNotFoundError, NotADirectoryError):
                 return set()
@@ -758,7 +760,7 @@ class IndexWriter:
     def _remove_folder(self, name: str) -> None:
         if self.store.remote:
             return
-        folder = self.store.path / f"{name}.lance"
+        folder = self.store.path / f"{name}{TABLE_FOLDER_SUFFIX}"
         if folder.exists():
             try:
                 shutil.rmtree(folder)
