@@ -14,8 +14,9 @@ in-sample best (the setting chosen with the corpus itself) is shown beside them.
 
 The grid: each `--grid AXIS=V1,V2,...` is one axis, and the settings are every
 combination of the axes' values. An axis is `lexical_weight` (the hybrid fusion weight,
-`codeseek eval --lexical-weight`), `names_weight` or `block_weight` (the ranking's other
-weights, `codeseek eval --names-weight` / `--block-weight`), or any codeseek setting key (`reranker.candidates`),
+`codeseek eval --lexical-weight`), `names_weight`, `block_weight`, `piece_weight`,
+`agreement_low` or `agreement_high` (the ranking's other weights, `codeseek eval
+--names-weight` and so on), or any codeseek setting key (`reranker.candidates`),
 passed as `codeseek eval --set KEY=VALUE`. For anything else (a new `eval` flag),
 `--grid-file` reads a JSON list of settings, each `{"name": "...", "args": [...]}` with the
 `codeseek eval` arguments that make it (and optionally `"lexical_weight": W`; settings
@@ -49,7 +50,14 @@ from pathlib import Path
 from typing import Any
 
 import codeseek
-from codeseek.search import BLOCK_WEIGHT, LEXICAL_WEIGHT, NAMES_WEIGHT, PIECE_WEIGHT
+from codeseek.search import (
+    AGREEMENT_HIGH,
+    AGREEMENT_LOW,
+    BLOCK_WEIGHT,
+    LEXICAL_WEIGHT,
+    NAMES_WEIGHT,
+    PIECE_WEIGHT,
+)
 
 MODES = ("lexical", "semantic", "hybrid")
 BASELINE = "functions"
@@ -60,6 +68,8 @@ RANKING_FLAGS = {
     "names_weight": ("--names-weight", "n", NAMES_WEIGHT),
     "block_weight": ("--block-weight", "b", BLOCK_WEIGHT),
     "piece_weight": ("--piece-weight", "p", PIECE_WEIGHT),
+    "agreement_low": ("--agreement-low", "lo", AGREEMENT_LOW),
+    "agreement_high": ("--agreement-high", "hi", AGREEMENT_HIGH),
 }
 
 

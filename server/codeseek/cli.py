@@ -192,6 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of its score a later piece of a function cut in pieces keeps, 0 to 1 "
         "(default: the built-in one)",
     )
+    p.add_argument(
+        "--agreement-low",
+        type=float,
+        metavar="X",
+        help="what hybrid mode multiplies the lexical weight by when the full-text and dense top 10 "
+        "share nothing (default: the built-in one; 1 with --agreement-high 1: a fixed weight)",
+    )
+    p.add_argument(
+        "--agreement-high",
+        type=float,
+        metavar="X",
+        help="what hybrid mode multiplies the lexical weight by when the full-text and dense top 10 "
+        "are the same chunks (default: the built-in one)",
+    )
     p.add_argument("--plot", metavar="DIR", help="write a PNG chart of the results to DIR (needs matplotlib)")
     _common_eval(p)
 

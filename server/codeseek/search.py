@@ -5,7 +5,10 @@ reciprocal rank fusion: RRF gives a lexical-only match at rank 1 as much credit 
 dense winner, and on docstring-style queries (where the words rarely appear in the code)
 that demotes the right answer. Dense similarity leads; BM25, normalised by the best
 lexical score, adds a bounded bonus, so an exact identifier match still rises. The
-lexical side scores the text and, weighted more, the definitions' names.
+lexical side scores the text and, weighted more, the definitions' names, and its weight
+follows the two retrievers' agreement: where their top lists share no chunk, the
+query's words matched only incidental code, and BM25 counts for half as much; where
+they hold the same chunks, for twice as much.
 
 Then the result list is shaped as users judge it: a definition is one hit (its pieces
 collapsed, its signature as the preview); a block of statements counts less than a
@@ -44,8 +47,20 @@ MODES = ("hybrid", "semantic", "lexical")
 # The ranking's weights, chosen leave-one-corpus-out on twelve code bases in six
 # languages (`benchmarks/loo.py`; docs/benchmarks.md, "Ranking (issue 12)"): with each
 # corpus held out, the other eleven chose these in 11 of 12 cases.
-# How much of a hybrid score the lexical side may contribute (0..1).
+# How much of a hybrid score the lexical side may contribute (0..1), before the
+# agreement of the two retrievers scales it (below).
 LEXICAL_WEIGHT = 0.2
+# The lexical weight is scaled by how far the two retrievers agree: from AGREEMENT_LOW
+# times it when the full-text top AGREEMENT_TOP shares no chunk with the dense top
+# AGREEMENT_TOP, to AGREEMENT_HIGH times it when they are the same chunks. Where they
+# agree, the query's words are the code's (a name, an API's vocabulary) and BM25 is good
+# evidence; where they do not, the words matched are incidental (`iterable`, `return`
+# in a docstring-style query) and max-normalised BM25 would hand its noise a full share.
+# Chosen leave-one-corpus-out with the lexical weight (all 12 folds chose 0.2, 0.5 and 2;
+# docs/benchmarks.md, "Fusion by agreement").
+AGREEMENT_TOP = 10
+AGREEMENT_LOW = 0.5
+AGREEMENT_HIGH = 2.0
 # How much a match in a definition's name counts against one in its text, on the
 # lexical side.
 NAMES_WEIGHT = 2.0
@@ -155,15 +170,19 @@ def fuse(
     lexical_weight: float = LEXICAL_WEIGHT,
     names: Sequence[StoredChunk] = (),
     names_weight: float = NAMES_WEIGHT,
+    agreement: tuple[float, float] = (AGREEMENT_LOW, AGREEMENT_HIGH),
 ) -> list[tuple[StoredChunk, float]]:
     """Weighted sum of dense cosine similarity and the lexical score (BM25 over the
-    text, plus `names_weight` times BM25 over the definitions' names, max-normalised)."""
+    text, plus `names_weight` times BM25 over the definitions' names, max-normalised).
+    The lexical side's weight is `lexical_weight` scaled by the retrievers' agreement
+    (`fusion_weight`)."""
     by_id: dict[str, StoredChunk] = {}
     dense_score: dict[str, float] = {}
     for c in dense:
         by_id.setdefault(c.id, c)
         dense_score[c.id] = max(0.0, c.score)
     lexical_score = lexical_scores(lexical, names, names_weight)
+    lexical_weight = fusion_weight(lexical_weight, dense_score, lexical_score, *agreement)
     for c in (*lexical, *names):
         by_id.setdefault(c.id, c)
     # A chunk found only lexically has no dense similarity at hand; the weakest dense
@@ -178,6 +197,24 @@ def fuse(
     ]
     fused.sort(key=lambda pair: pair[1], reverse=True)
     return fused
+
+
+def fusion_weight(
+    lexical_weight: float,
+    dense_score: dict[str, float],
+    lexical_score: dict[str, float],
+    low: float = AGREEMENT_LOW,
+    high: float = AGREEMENT_HIGH,
+) -> float:
+    """The lexical weight for one query: `lexical_weight` times `low` when the two
+    retrievers' top AGREEMENT_TOP chunks are disjoint, up to times `high` when they are
+    the same (linear in the shared share, never more than 0.9)."""
+    if not dense_score or not lexical_score:
+        return lexical_weight  # one side found nothing: nothing to agree on
+    dense_top = sorted(dense_score, key=dense_score.__getitem__, reverse=True)[:AGREEMENT_TOP]
+    lexical_top = sorted(lexical_score, key=lexical_score.__getitem__, reverse=True)[:AGREEMENT_TOP]
+    shared = len(set(dense_top) & set(lexical_top)) / min(len(dense_top), len(lexical_top))
+    return min(0.9, lexical_weight * (low + (high - low) * shared))
 
 
 def lexical_scores(
@@ -421,6 +458,8 @@ class Searcher:
         self.names_weight = NAMES_WEIGHT
         self.block_weight = BLOCK_WEIGHT
         self.piece_weight = PIECE_WEIGHT
+        self.agreement_low = AGREEMENT_LOW
+        self.agreement_high = AGREEMENT_HIGH
 
     def search(self, request: SearchRequest) -> SearchResult:
         check_request(request)
@@ -471,7 +510,14 @@ class Searcher:
             seen = {c.id: c for c in (*lexical, *names)}
             ranked = sorted(((seen[i], s) for i, s in scores.items()), key=lambda p: p[1], reverse=True)
         else:
-            ranked = fuse(dense, lexical, self.lexical_weight, names, self.names_weight)
+            ranked = fuse(
+                dense,
+                lexical,
+                self.lexical_weight,
+                names,
+                self.names_weight,
+                (self.agreement_low, self.agreement_high),
+            )
         if post_filter is not None:
             ranked = [(c, s) for c, s in ranked if post_filter(c.path)]
         merged = self._rank(query, ranked, mode, limit, where, post_filter)

@@ -196,7 +196,12 @@ def test_unavailable_embedder_is_a_clear_usage_error(repo: Path, monkeypatch: py
 
 @pytest.mark.parametrize(
     ("flags", "message"),
-    [(["--limit", "0"], "--limit"), (["--lexical-weight", "1.5"], "--lexical-weight")],
+    [
+        (["--limit", "0"], "--limit"),
+        (["--lexical-weight", "1.5"], "--lexical-weight"),
+        (["--agreement-low", "-1"], "--agreement-low"),
+        (["--piece-weight", "2"], "--piece-weight"),
+    ],
 )
 def test_bad_flags(repo: Path, flags: list[str], message: str) -> None:
     err = io.StringIO()

@@ -75,6 +75,8 @@ def test_ranking_weights_are_eval_flags_and_the_built_in_value_needs_none(
         ("n=1 b=0.5", ("--names-weight", "1", "--block-weight", "0.5")),
         (f"n={NAMES_WEIGHT:g} b=0.5", ("--block-weight", "0.5")),
     ]
+    (fixed,) = loo.build_grid(["agreement_low=1", "agreement_high=1"], None)
+    assert (fixed.name, fixed.args) == ("lo=1 hi=1", ("--agreement-low", "1", "--agreement-high", "1"))
     extra = tmp_path / "grid.json"
     extra.write_text(
         json.dumps([{"name": "w=0.2 n=1", "args": ["--names-weight", "1"], "lexical_weight": 0.2}])

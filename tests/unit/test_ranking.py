@@ -15,8 +15,17 @@ from codeseek.config import Config
 from codeseek.embedding.base import Embedder
 from codeseek.lsp.protocol import LineLengths, hit_json
 from codeseek.model import Hit, Span
-from codeseek.search import PIECE_WEIGHT, SearchRequest
+from codeseek.search import (
+    AGREEMENT_HIGH,
+    AGREEMENT_LOW,
+    LEXICAL_WEIGHT,
+    PIECE_WEIGHT,
+    SearchRequest,
+    fuse,
+    fusion_weight,
+)
 from codeseek.service import FolderService
+from codeseek.store.schema import StoredChunk
 
 WRAPPING_PY = """\
 import textwrap
@@ -281,3 +290,39 @@ def test_declarations_in_other_languages_are_marked() -> None:
     assert marks == [("f", True), ("f", False), ("g", True)]
     js = "exports.parse = function (text) {\n  return text.trim();\n};\n"
     assert [(c.symbol, c.kind) for c in chunk_file("lib.js", js)] == [("parse", "function")]
+
+
+def _chunk(name: str, score: float) -> StoredChunk:
+    return StoredChunk(
+        name, f"{name}.py", "python", name, "function", 1, 3, f"def {name}(): ...", score=score
+    )
+
+
+def test_the_lexical_side_weighs_less_when_the_retrievers_disagree_and_more_when_they_agree() -> None:
+    """A docstring-style query whose words the full-text side finds only in unrelated
+    code: the dense winner stays first, where a fixed weight would hand the first place to
+    the chunk with the incidental words. A query whose words are the code's (both top
+    lists hold the same chunks): the lexical side counts for more than the fixed weight."""
+    dense = [
+        _chunk("wanted", 0.62),
+        *(_chunk(f"near{i}", 0.6 - i / 100) for i in range(9)),
+        _chunk("far", 0.40),
+    ]
+    incidental = [_chunk("noise", 8.0), *(_chunk(f"other{i}", 4.0 - i / 10) for i in range(9))]
+    fixed = fuse(dense, incidental, LEXICAL_WEIGHT, agreement=(1.0, 1.0))
+    assert fixed[0][0].id == "noise"
+    assert fuse(dense, incidental, LEXICAL_WEIGHT)[0][0].id == "wanted"
+
+    dense_ids = {c.id: c.score for c in dense}
+    agreeing = [_chunk(c.id, 10.0 - i) for i, c in enumerate(dense[:10])]
+    disjoint = {c.id: 1.0 for c in incidental}
+    same = {c.id: 1.0 for c in agreeing}
+    assert fusion_weight(LEXICAL_WEIGHT, dense_ids, disjoint) == pytest.approx(LEXICAL_WEIGHT * AGREEMENT_LOW)
+    assert fusion_weight(LEXICAL_WEIGHT, dense_ids, same) == pytest.approx(LEXICAL_WEIGHT * AGREEMENT_HIGH)
+    half = {**{c.id: 1.0 for c in agreeing[:5]}, **{c.id: 0.5 for c in incidental[:5]}}
+    assert fusion_weight(LEXICAL_WEIGHT, dense_ids, half) == pytest.approx(
+        LEXICAL_WEIGHT * (AGREEMENT_LOW + AGREEMENT_HIGH) / 2
+    )
+    assert AGREEMENT_LOW < 1 < AGREEMENT_HIGH
+    # One side found nothing: the weight is what it was (nothing to agree on).
+    assert fusion_weight(LEXICAL_WEIGHT, dense_ids, {}) == LEXICAL_WEIGHT

@@ -31,11 +31,12 @@ def run_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("--lexical-weight must be between 0 and 1")
     modes = list(dict.fromkeys(args.mode or evaluate_module.EVAL_MODES))
     weights_set: dict[str, float] = {}
-    names_weight = getattr(args, "names_weight", None)
-    if names_weight is not None:
-        if names_weight < 0:
-            raise UsageError("--names-weight must be at least 0")
-        weights_set["names_weight"] = names_weight
+    for factor in ("names_weight", "agreement_low", "agreement_high"):  # multipliers of a weight
+        value = getattr(args, factor, None)
+        if value is not None:
+            if value < 0:
+                raise UsageError(f"--{factor.replace('_', '-')} must be at least 0")
+            weights_set[factor] = value
     for share in ("block_weight", "piece_weight"):  # shares of a score a chunk keeps
         value = getattr(args, share, None)
         if value is not None:
