@@ -100,14 +100,33 @@ export function previewLine(preview: string): string {
   return collapsed.length > PREVIEW_MAX ? collapsed.slice(0, PREVIEW_MAX - 1) + '…' : collapsed;
 }
 
+/** How many of the places a symbol is also declared in are named; the rest are counted. */
+const DECLARED_SHOWN = 2;
+
+/**
+ * `also declared in more.pyi:40`: the declarations (stubs, typings, prototypes) the server
+ * folded into this implementation's hit, by file name and line; '' when there are none.
+ */
+export function declaredText(hit: Hit, folders: readonly FolderRef[]): string {
+  const places = (hit.alsoDeclaredIn ?? []).map(
+    (d) => `${basename(hitLocation(d.uri, folders).path)}:${d.range.start.line + 1}`,
+  );
+  if (places.length === 0) {
+    return '';
+  }
+  const more = places.length - DECLARED_SHOWN;
+  return `also declared in ${places.slice(0, DECLARED_SHOWN).join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+}
+
 export function hitToItem(hit: Hit, folders: readonly FolderRef[]): HitItem {
   const { folder, path } = hitLocation(hit.uri, folders);
   const line = hit.range.start.line + 1;
   const name = hit.symbol ?? basename(path);
+  const declared = declaredText(hit, folders);
   return {
     label: `$(${kindIcon(hit.kind)}) ${name}`,
     // The folder first, as VS Code's own Quick Open shows it in a multi-root workspace.
-    description: folder ? `${folder} • ${path}:${line}` : `${path}:${line}`,
+    description: [folder, `${path}:${line}`, declared].filter((part) => part).join(' • '),
     detail: previewLine(hit.preview),
     alwaysShow: true,
     hit,

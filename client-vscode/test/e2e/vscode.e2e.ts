@@ -103,6 +103,8 @@ describe('codeseek in VS Code', () => {
     const result = page.locator('.quick-input-list .monaco-list-row', { hasText: 'parse_duration' }).first();
     await result.waitFor({ timeout: 30_000 });
     await expect(result.innerText()).resolves.toContain('durations.py:');
+    // The stub beside it is folded into the implementation's row, not a row of its own.
+    await expect(result.innerText()).resolves.toContain('also declared in durations.pyi:3');
     await screenshot(page, '02-search-results');
 
     await result.click();

@@ -36,6 +36,23 @@ describe('hitToItem', () => {
     expect(item.description).toBe('web • src/cart.ts:12');
   });
 
+  it('names the declarations folded into the hit (stubs, typings), the first two by file and line', () => {
+    const at = (line: number) => ({ start: { line, character: 0 }, end: { line: line + 2, character: 0 } });
+    const one = hit({ alsoDeclaredIn: [{ uri: 'file:///work/proj/src/pkg/io.pyi', range: at(39) }] });
+    expect(hitToItem(one, PROJ).description).toBe('src/pkg/io.py:12 • also declared in io.pyi:40');
+    const three = hit({
+      alsoDeclaredIn: [
+        { uri: 'file:///work/proj/src/pkg/io.pyi', range: at(39) },
+        { uri: 'file:///work/proj/typings/io.d.ts', range: at(4) },
+        { uri: 'file:///work/proj/include/io.h', range: at(0) },
+      ],
+    });
+    expect(hitToItem(three, PROJ).description).toBe(
+      'src/pkg/io.py:12 • also declared in io.pyi:40, io.d.ts:5 and 1 more',
+    );
+    expect(hitToItem(hit({ alsoDeclaredIn: [] }), PROJ).description).toBe('src/pkg/io.py:12');
+  });
+
   it('falls back to the file name when the chunk has no symbol', () => {
     const item = hitToItem(hit({ symbol: null, kind: null }), PROJ);
     expect(item.label).toBe('$(symbol-file) io.py');
