@@ -592,7 +592,8 @@ class Searcher:
 
     def related(self, path: str, line: int, limit: int = 5) -> list[Hit]:
         """Code most similar to the chunk holding `path:line`: neither the definition
-        that chunk is (part of), nor declarations of the same symbol, nor import blocks."""
+        that chunk is (part of), nor declarations of the same symbol, nor import blocks;
+        one row per definition, declarations folded into their implementations."""
         found = self.store.chunk_at(path, line)
         if found is None:
             return []
@@ -610,7 +611,13 @@ class Searcher:
             and not (chunk.symbol and c.symbol == chunk.symbol and (c.declaration or chunk.declaration))
         ]
         ranked.sort(key=lambda pair: pair[1], reverse=True)
-        return [self._hit(e) for e in collapse(ranked)[:limit]]
+
+        def elsewhere(entry: _Entry) -> bool:  # an implementation looked up may be the chunk's own
+            start, end = entry.chunk.definition_lines
+            return not (entry.chunk.path == chunk.path and start <= last and first <= end)
+
+        entries = fold_declarations(collapse(ranked), self.store.definitions_named, window=max(limit * 2, 20))
+        return [self._hit(e) for e in entries if elsewhere(e)][:limit]
 
     def _where(
         self, languages: Sequence[str], path_filter: PathFilter

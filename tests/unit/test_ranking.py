@@ -245,6 +245,19 @@ def test_related_code_excludes_the_chunks_own_pieces_and_import_blocks(service: 
     assert not any(h.symbol == "wrap_text" for h in hits)
 
 
+def test_related_code_folds_declarations_into_their_implementations(service: FolderService) -> None:
+    """One symbol takes one row in related code too: a stub of another function is folded
+    into that function's row, as in search; a stub-only function keeps its own."""
+    hits = service.related("textkit/wrapping.py", 17, limit=20)  # inside load_timeouts
+    rows = [(h.symbol, h.kind) for h in hits if h.symbol]
+    assert len(rows) == len(set(rows)), hits
+    assert not any(h.path == "textkit/wrapping.pyi" for h in hits), hits
+    parse = next(h for h in hits if h.symbol == "parse_duration")
+    assert parse.path == "textkit/wrapping.py"
+    assert parse.also_declared_in == [Span("textkit/wrapping.pyi", 5, 5)]
+    assert any(h.path == "colours/__init__.pyi" for h in hits)
+
+
 def test_cli_and_lsp_output_show_where_else_it_is_declared(service: FolderService) -> None:
     hit = search(service, "wrap every paragraph of the text into lines of at most width characters")[0]
     out = io.StringIO()
