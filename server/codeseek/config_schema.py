@@ -86,7 +86,7 @@ DOCS: dict[str, SettingDoc] = {
     ),
     "embedder.queryInstruction": SettingDoc(
         "Task instruction put before each query for instruction-tuned models (Qwen3 embeddings); "
-        "other models ignore it. Empty: this default."
+        "other models ignore it. An empty string sends the bare query, with no instruction."
     ),
     "embedder.device": SettingDoc(
         "Where the local model runs: `auto` (a CUDA GPU when PyTorch sees one, else the CPU), "
