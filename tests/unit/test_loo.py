@@ -3,27 +3,21 @@ results (end to end through the real `codeseek eval` on two tiny corpora)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+import benchmark_scripts
 
 REPO = Path(__file__).parents[1] / "data" / "eval" / "repo"
 
 
 @pytest.fixture(scope="module")
 def loo() -> ModuleType:
-    path = Path(__file__).parents[2] / "benchmarks" / "loo.py"
-    spec = importlib.util.spec_from_file_location("loo", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["loo"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_scripts.load("loo")
 
 
 def test_each_corpus_gets_the_setting_best_on_the_others(loo: ModuleType) -> None:

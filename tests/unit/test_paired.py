@@ -3,22 +3,18 @@ beyond the luck of the queries drawn."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+import benchmark_scripts
+
 
 @pytest.fixture(scope="module")
 def paired() -> ModuleType:
-    path = Path(__file__).parents[2] / "benchmarks" / "paired.py"
-    spec = importlib.util.spec_from_file_location("paired", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_scripts.load("paired")
 
 
 def test_a_row_better_on_every_query_has_an_interval_above_zero(paired: ModuleType) -> None:
