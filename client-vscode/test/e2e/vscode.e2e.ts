@@ -199,7 +199,9 @@ describe('codeseek in VS Code', () => {
     await expect(page.locator('.quick-input-list').innerText()).resolves.not.toMatch(/parse_duration\s/);
     await screenshot(page, '07-related');
     const description = await rows.first().locator('.label-description').innerText();
-    const [, file, line] = /([^/\s]+):(\d+)$/.exec(description.trim()) ?? [];
+    // `shop/durations.py:18 • also declared in durations.pyi:4`: the row's own place is the first.
+    const place = description.split(' • ').find((part) => /:\d+$/.test(part.trim())) ?? '';
+    const [, file, line] = /([^/\s]+):(\d+)$/.exec(place.trim()) ?? [];
     await rows.first().click();
     await page.locator('.tab.active', { hasText: file }).waitFor();
     await expect.poll(() => cursorLine(page)).toBe(Number(line));
