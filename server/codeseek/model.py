@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+_IDENT_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def split_identifier(name: str) -> list[str]:
+    """An identifier's words, lowercased: `loadJsonFile`, `load_json_file` and
+    `LoadJSONFile` -> load, json, file."""
+    return [part.lower() for part in _IDENT_PART.findall(name)]
+
 
 # What `Chunk.embed_text` is made of; part of every content key, so a change to it misses
 # the vector cache instead of reusing vectors of another text. b"": path, context, code
@@ -20,7 +30,9 @@ class Chunk:
 
     `text` is exactly the file's lines `start_line..end_line` (1-based, inclusive);
     `context` holds the enclosing signatures (class header, impl line, ...) that the
-    embedder sees before the text, and `embed_text` is what is sent to the model.
+    embedder sees before the text, after the function's name in words (`parse duration`)
+    in the chunk that starts a function or method; `embed_text` is what is sent to the
+    model.
 
     A definition too long for one chunk is split in pieces; every piece carries the whole
     definition's lines (`def_start..def_end`), so search can return the definition once.
@@ -33,7 +45,7 @@ class Chunk:
     text: str
     symbol: str | None = None  # qualified name, e.g. "JsonStore.load"
     kind: str | None = None  # function, method, class, ...
-    context: str = ""  # enclosing signatures, one per line
+    context: str = ""  # a function's name in words, then the enclosing signatures, one per line
     signature: str | None = None  # the definition's own first line, the hit's preview
     def_start: int = 0  # lines of the whole definition this chunk belongs to; 0: the chunk's own
     def_end: int = 0

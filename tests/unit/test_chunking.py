@@ -47,10 +47,10 @@ def test_python_outline_methods_decorators_and_blocks() -> None:
     assert all(c.language == "python" for c in chunks)
     opened = by_symbol(chunks, "JsonStore.open")
     assert opened.text.startswith("    @classmethod\n    def open(")  # the decorator travels with it
-    assert opened.context == "class JsonStore(Base):"
+    assert opened.context == "open\nclass JsonStore(Base):"
     # The model sees the enclosing signature, not the path (schema 4: semantic MRR was
     # lower with the path line on every corpus measured).
-    assert opened.embed_text.startswith("class JsonStore(Base):\n    @classmethod")
+    assert opened.embed_text.startswith("open\nclass JsonStore(Base):\n    @classmethod")
     assert "store.py" not in opened.embed_text
     moved = dataclasses.replace(opened, path="lib/other.py")
     assert moved.content_key == opened.content_key  # a moved file keeps its vectors
@@ -92,13 +92,13 @@ def test_rust_impls_traits_attributes() -> None:
     assert point.text.startswith("/// A point in the plane.\n#[derive(Debug, Clone, Copy)]\npub struct Point")
     origin = by_symbol(chunks, "Point.origin")
     assert origin.kind == "method"
-    assert origin.context == "impl Point"
+    assert origin.context == "origin\nimpl Point"
     assert origin.text.lstrip().startswith("/// The origin.")
     display = by_symbol(chunks, "Wrapper")
     assert display.kind == "impl"
     assert "fn fmt" in display.text  # one method: the impl stays whole
     describe = by_symbol(chunks, "Area.describe")
-    assert (describe.kind, describe.context) == ("method", "pub trait Area")
+    assert (describe.kind, describe.context) == ("method", "describe\npub trait Area")
     assert by_symbol(chunks, "tests").kind == "module"
 
 
@@ -120,7 +120,7 @@ def test_rust_trait_impl_split_keeps_impl_line_in_context() -> None:
         (2, 5, "method", "Foo.fmt"),
         (6, 9, "method", "Foo.other"),
     ]
-    assert chunks[1].context == "impl<T: Clone> fmt::Display for Foo<T>"
+    assert chunks[1].context == "fmt\nimpl<T: Clone> fmt::Display for Foo<T>"
 
 
 def test_java_javadoc_annotations_nested_classes() -> None:
@@ -130,7 +130,7 @@ def test_java_javadoc_annotations_nested_classes() -> None:
     count = by_symbol(chunks, "App.count")
     assert count.text.lstrip().startswith("/** Counts one word. */\n    @Override")
     # Annotations are not part of the signature that gives context.
-    assert count.context == "public class App"
+    assert count.context == "count\npublic class App"
     assert by_symbol(chunks, "App.Inner").kind == "class"
     assert by_symbol(chunks, "App.Mode").kind == "enum"
     assert by_symbol(chunks, "Greeter").kind == "interface"
@@ -140,7 +140,7 @@ def test_javascript_jsdoc_exports_and_arrow_functions() -> None:
     chunks = chunks_of("cart.js")
     cart = by_symbol(chunks, "Cart")
     assert cart.text.startswith("/**\n * A shopping cart.")
-    assert by_symbol(chunks, "Cart.add").context == "export class Cart"
+    assert by_symbol(chunks, "Cart.add").context == "add\nexport class Cart"
     assert by_symbol(chunks, "Cart.add").text.lstrip().startswith("/** Adds an item. */")
     assert by_symbol(chunks, "checkout").kind == "function"
     assert by_symbol(chunks, "discount").kind == "function"
@@ -173,8 +173,8 @@ def test_c_and_cpp() -> None:
     assert by_symbol(c, "list_push").text.startswith("/* Pushes a value at the front. */")
     cpp = chunks_of("widget.cpp")
     assert by_symbol(cpp, "ui.Widget.width").kind == "method"
-    assert by_symbol(cpp, "ui.Widget.width").context == "namespace ui\nclass Widget : public Base"
-    assert by_symbol(cpp, "ui.Widget.draw").context == "namespace ui"  # out-of-class definition
+    assert by_symbol(cpp, "ui.Widget.width").context == "width\nnamespace ui\nclass Widget : public Base"
+    assert by_symbol(cpp, "ui.Widget.draw").context == "draw\nnamespace ui"  # out-of-class definition
     assert by_symbol(cpp, "ui.clamp").text.startswith("template <typename T>")
 
 
@@ -184,7 +184,7 @@ def test_csharp_namespaces_and_attributes() -> None:
     assert service.text.lstrip().startswith("/// <summary>Stores orders.</summary>\n    [Serializable]")
     find = by_symbol(chunks, "Example.Services.OrderService.Find")
     assert find.kind == "method"
-    assert find.context == "namespace Example.Services\npublic class OrderService : IOrderService"
+    assert find.context == "find\nnamespace Example.Services\npublic class OrderService : IOrderService"
     assert by_symbol(chunks, "Example.Services.IOrderService").kind == "interface"
 
 
@@ -286,7 +286,7 @@ def test_oversized_function_is_split_at_statements_with_signature_in_context() -
     pieces = chunks[1:]
     assert {c.symbol for c in pieces} == {"Engine.run"} and {c.kind for c in pieces} == {"method"}
     assert pieces[0].text.startswith("    def run(self, plan):")
-    assert pieces[0].context == "class Engine(Base):"
+    assert pieces[0].context == "run\nclass Engine(Base):"
     for piece in pieces[1:]:
         assert piece.context == "class Engine(Base):\ndef run(self, plan):"
     for chunk in chunks:
@@ -303,7 +303,8 @@ def test_oversized_class_is_split_per_method_recursively() -> None:
     symbols = [c.symbol for c in chunks]
     assert symbols[0] == "Big"
     assert symbols.count("Big.method_1") > 1  # too long for one chunk: split again
-    assert all(c.context.startswith("class Big:") for c in chunks[1:])
+    # Every piece says where it lives; the first of each method says its name first.
+    assert all("class Big:" in c.context.splitlines()[:2] for c in chunks[1:])
 
 
 def test_single_huge_statement_falls_back_to_line_windows() -> None:
@@ -376,3 +377,24 @@ def test_custom_token_counter_is_used() -> None:
     small = chunk_file("c.py", text, max_tokens=40, count_tokens=len)
     default = chunk_file("c.py", text, max_tokens=40)
     assert len(small) > len(default)
+
+
+def test_the_chunk_that_starts_a_function_says_its_name_in_words() -> None:
+    """`parseDuration` is embedded with `parse duration` first: a description of what a
+    function does is often its name in other words. Later pieces of a long function carry
+    its signature instead, and what is not a function gets no name line."""
+    js = "export function parseDuration(text) {\n  return Number(text.slice(0, -1)) * 60;\n}\n"
+    (parse,) = [c for c in chunk_file("time.js", js) if c.symbol]
+    assert parse.context == "parse duration"
+    assert parse.embed_text.startswith("parse duration\nexport function parseDuration(text) {")
+    go = "package web\n\ntype Server struct {\n\tAddr string\n}\n\nfunc (s *Server) ListenAndServeTLS() error {\n\treturn nil\n}\n"
+    chunks = chunk_file("server.go", go)
+    assert by_symbol(chunks, "Server.ListenAndServeTLS").context == "listen and serve tls"
+    assert by_symbol(chunks, "Server").context == ""  # a type, not a function
+    steps = "\n".join(f"        total_{i} = measure_column_{i}(rows, padding={i})" for i in range(60))
+    long = f"class Report:\n    def render_table(self, rows):\n{steps}\n        return rows\n"
+    pieces = [c for c in chunk_file("report.py", long, max_tokens=128) if c.symbol == "Report.render_table"]
+    assert len(pieces) > 2
+    assert pieces[0].context == "render table\nclass Report:"
+    assert all(p.context == "class Report:\ndef render_table(self, rows):" for p in pieces[1:])
+    assert all((len(p.embed_text) + 2) // 3 <= 128 for p in pieces)

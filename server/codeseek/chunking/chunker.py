@@ -48,7 +48,7 @@ from codeseek.chunking.languages import (
     language_for_path,
 )
 from codeseek.embedding.base import estimate_tokens
-from codeseek.model import Chunk
+from codeseek.model import Chunk, split_identifier
 
 log = logging.getLogger(__name__)
 
@@ -580,14 +580,22 @@ class _TreeChunker:
         signature = self._signature(definition.node.start_point.row, signature_end)
         declaration = self._is_declaration(definition, body)
         rows = source.trimmed(group.start, group.end)
-        if source.fits(group.start, group.end, scope.context) and not self._wants_split(definition, 0):
+        # The chunk that starts a function says its name in words (`parse duration`) first,
+        # before the enclosing signatures: a description of what a function does is often
+        # its name in other words. First, not just before the code: measured on every pair
+        # of six corpora, semantic MRR was higher there on five (java-time 0.449 -> 0.504).
+        words = (
+            " ".join(split_identifier(definition.name.rsplit(".", 1)[-1])) if kind in _FUNCTION_KINDS else ""
+        )
+        head_context = (words, *scope.context) if words else scope.context
+        if source.fits(group.start, group.end, head_context) and not self._wants_split(definition, 0):
             return [
                 source.chunk(
                     group.start,
                     group.end,
                     kind,
                     symbol,
-                    scope.context,
+                    head_context,
                     signature=signature,
                     rows=rows,
                     declaration=declaration,
@@ -607,15 +615,15 @@ class _TreeChunker:
             piece_declaration=declaration,
         )
         if scope.depth >= _MAX_DEPTH:
-            return self._windows_for(group, scope, inner, scope.context)
+            return self._windows_for(group, head_context, inner, scope.context)
         members = self._members(definition, body) if body is not None else []
         members = [m for m in members if m.start_point.row > signature_end or _end_row(m) > signature_end]
         if not members:
-            return self._windows_for(group, scope, inner, inner.context)
-        return self._scope(members, group.start, group.end, inner, signature_end, scope.context)
+            return self._windows_for(group, head_context, inner, inner.context)
+        return self._scope(members, group.start, group.end, inner, signature_end, head_context)
 
     def _windows_for(
-        self, group: _Group, scope: _Scope, inner: _Scope, later_context: tuple[str, ...]
+        self, group: _Group, first_context: tuple[str, ...], inner: _Scope, later_context: tuple[str, ...]
     ) -> list[Chunk]:
         """Line windows over a definition that has no members to split at: the first
         window holds the signature; the others carry it in their context."""
@@ -625,9 +633,9 @@ class _TreeChunker:
             source.line_tokens,
             group.start,
             group.end,
-            source.budget(later_context),
+            min(source.budget(first_context), source.budget(later_context)),
         )
-        chunks = [source.piece(ranges[0][0], ranges[0][1], inner, scope.context)]
+        chunks = [source.piece(ranges[0][0], ranges[0][1], inner, first_context)]
         chunks.extend(source.piece(s, e, inner, later_context) for s, e in ranges[1:])
         return chunks
 

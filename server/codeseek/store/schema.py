@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from codeseek.model import Chunk
+from codeseek.model import Chunk, split_identifier
 
 # Bump when the chunks or files tables change shape or meaning: an older index is then
 # rebuilt (from the vector cache, which keeps its own shape), never misread.
@@ -30,9 +30,11 @@ from codeseek.model import Chunk
 #    holds the definition's names only (with a full-text index of its own).
 # 4: the embedded text is the context and the code, without the path (content keys
 #    changed with it, so the vector cache misses and every chunk is embedded again).
-SCHEMA_VERSION = 4
+# 5: the chunk that starts a function or method has the function's name in words as the
+#    first line of its context (embedded; content keys changed, every such chunk is
+#    embedded again).
+SCHEMA_VERSION = 5
 
-_IDENT_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -41,9 +43,9 @@ def identifier_words(text: str) -> str:
     -> `load json file`), so a plain-English query finds code by its names."""
     extra: list[str] = []
     for ident in set(_IDENT.findall(text)):
-        parts = _IDENT_PART.findall(ident)
+        parts = split_identifier(ident)
         if len(parts) > 1:
-            extra.append(" ".join(p.lower() for p in parts))
+            extra.append(" ".join(parts))
     return text + "\n" + "\n".join(extra)
 
 
