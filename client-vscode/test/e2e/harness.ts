@@ -359,11 +359,18 @@ export async function waitForIndex(session: Session, timeoutMs: number): Promise
   const item = codeseekStatusItem(session.page);
   const ready = item.filter({ hasText: /[1-9][\d,]* chunks/ });
   const failed = item.filter({ has: session.page.locator('.codicon-error') });
-  await ready.or(failed).waitFor({ timeout: timeoutMs });
-  if (await ready.isVisible()) {
-    return ready.innerText();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await ready.or(failed).waitFor({ timeout: Math.max(1, deadline - Date.now()) });
+    if (await ready.isVisible()) {
+      return ready.innerText();
+    }
+    if (await failed.isVisible()) {
+      const tooltip = (await failed.getAttribute('aria-label')) ?? '';
+      const log = (await extensionLog(session)).split('\n').slice(-30).join('\n');
+      throw new Error(`the codeseek status bar shows an error (${tooltip}); extension log:\n${log}`);
+    }
+    // Neither any more: the item changed between the two looks (the chunk count of the
+    // first phase, then the embedding progress). Wait for the next state.
   }
-  const tooltip = (await failed.getAttribute('aria-label')) ?? '';
-  const log = (await extensionLog(session)).split('\n').slice(-30).join('\n');
-  throw new Error(`the codeseek status bar shows an error (${tooltip}); extension log:\n${log}`);
 }
