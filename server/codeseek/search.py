@@ -601,23 +601,25 @@ class Searcher:
         if vector is None or not np.any(vector):
             return []  # not embedded yet, or nothing to compare (an import block)
         first, last = chunk.definition_lines
+
+        def in_own_definition(c: StoredChunk, start: int, end: int) -> bool:
+            return c.path == chunk.path and start <= last and first <= end
+
         candidates = self.store.vector_search(vector, (limit + 1) * OVERFETCH * 2)
         ranked = [
             (c, c.score * (1.0 if is_code_definition(c) else self.block_weight))
             for c in candidates
             if c.id != chunk.id
             and c.kind != IMPORTS
-            and not (c.path == chunk.path and c.start_line <= last and first <= c.end_line)
+            and not in_own_definition(c, c.start_line, c.end_line)
             and not (chunk.symbol and c.symbol == chunk.symbol and (c.declaration or chunk.declaration))
         ]
         ranked.sort(key=lambda pair: pair[1], reverse=True)
-
-        def elsewhere(entry: _Entry) -> bool:  # an implementation looked up may be the chunk's own
-            start, end = entry.chunk.definition_lines
-            return not (entry.chunk.path == chunk.path and start <= last and first <= end)
-
         entries = fold_declarations(collapse(ranked), self.store.definitions_named, window=max(limit * 2, 20))
-        return [self._hit(e) for e in entries if elsewhere(e)][:limit]
+        # An implementation the fold looked up in the store may be the chunk's own.
+        return [self._hit(e) for e in entries if not in_own_definition(e.chunk, *e.chunk.definition_lines)][
+            :limit
+        ]
 
     def _where(
         self, languages: Sequence[str], path_filter: PathFilter
