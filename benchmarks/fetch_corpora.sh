@@ -42,11 +42,22 @@ npm_package() {  # npm_package NAME SPEC
   tar -xzf "$WORK/$name"/*.tgz -C "$DEST/$name" --strip-components=1
 }
 
+debian_download() {  # debian_download DIR PACKAGE=VERSION: the pinned .deb, else the mirror's own
+  # A Debian mirror keeps one version of a package per suite, and security updates replace
+  # it (openjdk-17-source moves every quarter): when the pinned version is gone, the
+  # version the mirror has is fetched, and said, rather than no corpus at all.
+  local dir="$1" package="$2"
+  if ! (cd "$dir" && apt-get download -qq "$package" >/dev/null 2>&1); then
+    echo "   $package is not on this mirror; taking $(apt-cache policy "${package%%=*}" | awk '/Candidate:/ {print $2}') instead" >&2
+    (cd "$dir" && apt-get download -qq "${package%%=*}" >/dev/null)
+  fi
+}
+
 debian_dev() {  # debian_dev NAME PACKAGE=VERSION SUBDIR  (the source tree inside the .deb)
   local name="$1" package="$2" subdir="$3"
   echo "== $name: Debian $package" >&2
   mkdir -p "$WORK/$name"
-  (cd "$WORK/$name" && apt-get download -qq "$package" >/dev/null)
+  debian_download "$WORK/$name" "$package"
   dpkg-deb -x "$WORK/$name"/*.deb "$WORK/$name/root"
   fresh "$name"
   cp -a "$WORK/$name/root/$subdir/." "$DEST/$name/"
@@ -57,7 +68,7 @@ debian_zip() {  # debian_zip NAME PACKAGE=VERSION ZIP PATTERN...  (files of a zi
   shift 3
   echo "== $name: Debian $package ($zip: $*)" >&2
   mkdir -p "$WORK/$name"
-  (cd "$WORK/$name" && apt-get download -qq "$package" >/dev/null)
+  debian_download "$WORK/$name" "$package"
   dpkg-deb -x "$WORK/$name"/*.deb "$WORK/$name/root"
   fresh "$name"
   unzip -q "$WORK/$name/root/$zip" "$@" -d "$DEST/$name"
