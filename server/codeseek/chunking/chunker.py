@@ -5,9 +5,10 @@ The shape of the result, for every file:
 * chunks tile the file: every line is in exactly one chunk, in order, with no gaps;
 * a definition (function, class, impl, ...) starts a chunk, together with the doc
   comments, decorators and attributes directly above it;
-* a definition over the token budget, or a class with several methods, is split at
-  its members (methods, statements of a long body), recursively; every piece carries
-  the enclosing signatures in `context`, so the embedder sees where the code lives;
+* a definition over the token budget, or a class with methods (or several members), is
+  split at its members (methods, statements of a long body), recursively; every piece
+  carries the enclosing signatures in `context`, so the embedder sees where the code
+  lives, and a whole function or method its qualified name in words;
 * small neighbouring statements (constants, top-level code) are merged into `block`
   chunks; imports get blocks of their own (kind `imports`), stored without a vector:
   they say which modules a file uses, not what it does, and would otherwise compete with
@@ -52,8 +53,8 @@ from codeseek.model import Chunk, split_identifier
 
 log = logging.getLogger(__name__)
 
-# Kinds whose members are split out when there are several of them (search precision:
-# a query about one method should find that method, not its whole class).
+# Kinds whose members are split out when there are several of them or one is a method
+# (search precision: a query about one method should find that method, not its class).
 CONTAINER_KINDS = frozenset(
     {"class", "struct", "interface", "trait", "impl", "enum", "module", "namespace", "section"}
 )
@@ -580,22 +581,31 @@ class _TreeChunker:
         signature = self._signature(definition.node.start_point.row, signature_end)
         declaration = self._is_declaration(definition, body)
         rows = source.trimmed(group.start, group.end)
-        # The chunk that starts a function says its name in words (`parse duration`) first,
-        # before the enclosing signatures: a description of what a function does is often
-        # its name in other words. First, not just before the code: measured on every pair
-        # of six corpora, semantic MRR was higher there on five (java-time 0.449 -> 0.504).
-        words = (
-            " ".join(split_identifier(definition.name.rsplit(".", 1)[-1])) if kind in _FUNCTION_KINDS else ""
-        )
-        head_context = (words, *scope.context) if words else scope.context
-        if source.fits(group.start, group.end, head_context) and not self._wants_split(definition, 0):
+        # A function says its name in words (`parse duration`) first: a description of
+        # what a function does is often its name in other words. First, not just before
+        # the code: measured on every pair of six corpora, semantic MRR was higher there on
+        # five (java-time 0.449 -> 0.504). A whole function has nothing else in its
+        # context: the names of the definitions around it join its own (`session get`,
+        # `local date get year`) in place of their signatures, whose bases, generics and
+        # where-clauses outweighed a short method's own code. Only what encloses it: a Go
+        # method's receiver or `Widget::draw`'s class is in the code already, and saying it
+        # twice lowered semantic MRR on both Go corpora (docs/benchmarks.md, "Qualified
+        # names in words"). The head of a function cut in pieces keeps the signatures, as
+        # every piece does.
+        whole_context = head_context = scope.context
+        if kind in _FUNCTION_KINDS:
+            words = split_identifier(definition.name.rsplit(".", 1)[-1])
+            owners = [w for name in scope.qualifier for w in split_identifier(name)]
+            whole_context = (" ".join((*owners, *words)),)
+            head_context = (" ".join(words), *scope.context)
+        if source.fits(group.start, group.end, whole_context) and not self._wants_split(definition, 0):
             return [
                 source.chunk(
                     group.start,
                     group.end,
                     kind,
                     symbol,
-                    head_context,
+                    whole_context,
                     signature=signature,
                     rows=rows,
                     declaration=declaration,
@@ -675,14 +685,17 @@ class _TreeChunker:
 
     def _wants_split(self, definition: _Definition, depth: int) -> bool:
         """Whether a definition that fits the budget is still cut at its members:
-        containers with several member definitions, or with one that wants it."""
+        containers with several member definitions or with a function among them (the
+        one method of `impl Iterator for MergeBy`, of an exception class: the method is
+        what a query finds, under its own name, not the container), or with a member
+        that wants it."""
         if definition.kind not in CONTAINER_KINDS or depth > 4:
             return False
         body = self._body(definition)
         if body is None:
             return False
         member_definitions = [d for m in self._members(definition, body) if (d := self._definition_of(m))]
-        if len(member_definitions) >= 2:
+        if len(member_definitions) >= 2 or any(d.kind in _FUNCTION_KINDS for d in member_definitions):
             return True
         return any(self._wants_split(d, depth + 1) for d in member_definitions)
 

@@ -33,7 +33,10 @@ from codeseek.model import Chunk, split_identifier
 # 5: the chunk that starts a function or method has the function's name in words as the
 #    first line of its context (embedded; content keys changed, every such chunk is
 #    embedded again).
-SCHEMA_VERSION = 5
+# 6: a whole function's context is its qualified name in words, without the enclosing
+#    signatures, and a container with one method is cut at it (content keys changed:
+#    those chunks are embedded again).
+SCHEMA_VERSION = 6
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
