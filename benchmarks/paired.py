@@ -19,7 +19,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-TOP_K = 10  # codeseek eval's MRR@10
+from codeseek.evaluation.evaluate import TOP_K  # codeseek eval's MRR@10
+
 RESAMPLES = 10_000
 
 

@@ -29,10 +29,11 @@ class Chunk:
     """A piece of one file that is embedded and searched as a unit.
 
     `text` is exactly the file's lines `start_line..end_line` (1-based, inclusive);
-    `context` holds the enclosing signatures (class header, impl line, ...) that the
-    embedder sees before the text, after the function's name in words (`parse duration`)
-    in the chunk that starts a function or method; `embed_text` is what is sent to the
-    model.
+    `context` is what the embedder sees before the text: for a whole function or method,
+    the names of what encloses it and its own, in words (`session get`); for the head of
+    a function cut in pieces, its name in words and then the enclosing signatures (class
+    header, impl line, ...); for other pieces and definitions, the enclosing signatures.
+    `embed_text` is what is sent to the model.
 
     A definition too long for one chunk is split in pieces; every piece carries the whole
     definition's lines (`def_start..def_end`), so search can return the definition once.
@@ -45,7 +46,7 @@ class Chunk:
     text: str
     symbol: str | None = None  # qualified name, e.g. "JsonStore.load"
     kind: str | None = None  # function, method, class, ...
-    context: str = ""  # a function's name in words, then the enclosing signatures, one per line
+    context: str = ""  # names in words and/or enclosing signatures, one per line
     signature: str | None = None  # the definition's own first line, the hit's preview
     def_start: int = 0  # lines of the whole definition this chunk belongs to; 0: the chunk's own
     def_end: int = 0

@@ -8,7 +8,8 @@ The shape of the result, for every file:
 * a definition over the token budget, or a class with methods (or several members), is
   split at its members (methods, statements of a long body), recursively; every piece
   carries the enclosing signatures in `context`, so the embedder sees where the code
-  lives, and a whole function or method its qualified name in words;
+  lives, and a whole function or method the names of what encloses it and its own, in
+  words;
 * small neighbouring statements (constants, top-level code) are merged into `block`
   chunks; imports get blocks of their own (kind `imports`), stored without a vector:
   they say which modules a file uses, not what it does, and would otherwise compete with
